@@ -16,7 +16,7 @@ CBINDGEN_VERSION=0.29.4
 CARGO_FUZZ_VERSION=0.13.2
 # tch 0.26 links against exactly this libtorch version (checked by torch-sys' build script).
 TORCH_VERSION=2.13.0
-PYWT_VERSION=1.10.0
+PYWT_VERSION=1.8.0   # the version the spec was verified against; 1.10 needs Python >= 3.12
 
 
 NSBG_CACHE=${NSBG_CACHE:-$HOME/.cache/nsbg}
