@@ -83,16 +83,19 @@ pub fn scratch_len(width: usize, height: usize) -> Option<usize> {
     plane::scratch_len(width, height)
 }
 
-/// Checks everything about a transform call; returns nothing but errors.
-fn validate(
-    data_len: usize,
+/// Checks a plane geometry for a transform of `levels` levels, without any buffer: sides, stride,
+/// level count, even sides where the mode needs them, and that `(height − 1)·stride + width` fits in
+/// `usize`. `mode = None` means the reversible integer transform (symmetric, any parity).
+/// Returns the number of elements the plane spans, `(height − 1)·stride + width`.
+///
+/// Callers that build a buffer from raw parts (the C ABI) use this before touching any memory.
+pub fn check_geometry(
     width: usize,
     height: usize,
     stride: usize,
     levels: u32,
-    needs_even: bool,
-    scratch: usize,
-) -> Result<(), Error> {
+    mode: Option<Extension>,
+) -> Result<usize, Error> {
     if levels == 0 {
         return Err(Error::ZeroLevels);
     }
@@ -102,13 +105,11 @@ fn validate(
     if stride < width {
         return Err(Error::StrideTooSmall { stride, width });
     }
-    let needed = (height - 1)
+    let span = (height - 1)
         .checked_mul(stride)
         .and_then(|v| v.checked_add(width))
         .ok_or(Error::SizeOverflow)?;
-    if data_len < needed {
-        return Err(Error::DataTooShort { needed, got: data_len });
-    }
+    let needs_even = mode.is_some_and(Extension::needs_even);
     let (mut w, mut h) = (width, height);
     // Sides at least halve every level, so this loop ends after at most ~64 iterations whatever `levels` is.
     for level in 1..=levels {
@@ -120,6 +121,23 @@ fn validate(
         }
         w = low_len(w);
         h = low_len(h);
+    }
+    Ok(span)
+}
+
+/// Checks everything about a transform call; returns nothing but errors.
+fn validate(
+    data_len: usize,
+    width: usize,
+    height: usize,
+    stride: usize,
+    levels: u32,
+    mode: Option<Extension>,
+    scratch: usize,
+) -> Result<(), Error> {
+    let needed = check_geometry(width, height, stride, levels, mode)?;
+    if data_len < needed {
+        return Err(Error::DataTooShort { needed, got: data_len });
     }
     let needed = scratch_len(width, height).ok_or(Error::SizeOverflow)?;
     if scratch < needed {
@@ -181,7 +199,7 @@ pub fn dwt2<T: Float + FloatConst>(
     ext: Extension,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, ext.needs_even(), scratch.len())?;
+    validate(data.len(), width, height, stride, levels, Some(ext), scratch.len())?;
     run_forward::<FloatLift<T>>(data, width, height, stride, levels, ext.boundary(), scratch);
     Ok(())
 }
@@ -196,7 +214,7 @@ pub fn idwt2<T: Float + FloatConst>(
     ext: Extension,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, ext.needs_even(), scratch.len())?;
+    validate(data.len(), width, height, stride, levels, Some(ext), scratch.len())?;
     run_inverse::<FloatLift<T>>(data, width, height, stride, levels, ext.boundary(), scratch);
     Ok(())
 }
@@ -224,7 +242,7 @@ pub fn dwt2_i32(
     levels: u32,
     scratch: &mut [i32],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, false, scratch.len())?;
+    validate(data.len(), width, height, stride, levels, None, scratch.len())?;
     let m = max_abs(data, width, height, stride);
     // max·4^L ≤ 2^29  ⇔  max ≤ 2^(29−2L)  (exact, 4^L is a power of two).
     let fits = m == 0 || (2 * u64::from(levels) <= 29 && m <= (1u64 << 29) >> (2 * levels));
@@ -245,7 +263,7 @@ pub fn idwt2_i32(
     levels: u32,
     scratch: &mut [i32],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, false, scratch.len())?;
+    validate(data.len(), width, height, stride, levels, None, scratch.len())?;
     run_inverse::<Rev53>(data, width, height, stride, levels, Boundary::Symmetric, scratch);
     Ok(())
 }
