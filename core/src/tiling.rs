@@ -33,12 +33,15 @@ pub fn block_len(side: usize, channels: usize) -> Result<usize, Error> {
     if channels == 0 {
         return Err(Error::ZeroChannels);
     }
-    side.checked_mul(side).and_then(|v| v.checked_mul(channels)).ok_or(Error::SizeOverflow)
+    side.checked_mul(side)
+        .and_then(|v| v.checked_mul(channels))
+        .ok_or(Error::SizeOverflow)
 }
 
 /// Scratch elements [`tile`] / [`untile`] need for one `side`.
 pub fn scratch_len(side: usize) -> Option<usize> {
-    side.checked_mul(side)?.checked_add(wavelet::scratch_len(side, side)?)
+    side.checked_mul(side)?
+        .checked_add(wavelet::scratch_len(side, side)?)
 }
 
 /// Top-left corner of node `index` at packet depth `d` (base-4 digits of `index`, most significant first).
@@ -63,14 +66,23 @@ fn check(
     let d = depth(side)?;
     let n = block_len(side, channels)?;
     if input_len != n {
-        return Err(Error::DataTooShort { needed: n, got: input_len });
+        return Err(Error::DataTooShort {
+            needed: n,
+            got: input_len,
+        });
     }
     if output_len != n {
-        return Err(Error::OutputLength { needed: n, got: output_len });
+        return Err(Error::OutputLength {
+            needed: n,
+            got: output_len,
+        });
     }
     let needed = scratch_len(side).ok_or(Error::SizeOverflow)?;
     if scratch < needed {
-        return Err(Error::ScratchTooShort { needed, got: scratch });
+        return Err(Error::ScratchTooShort {
+            needed,
+            got: scratch,
+        });
     }
     Ok(d)
 }

@@ -44,7 +44,9 @@ fn naive_fwd_1d(x: &[f64], mode: Extension) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     for k in 0..nl as isize {
         out.push(
-            C0 * (xe(2 * k - 2) + xe(2 * k + 2)) + C1 * (xe(2 * k - 1) + xe(2 * k + 1)) + C2 * xe(2 * k),
+            C0 * (xe(2 * k - 2) + xe(2 * k + 2))
+                + C1 * (xe(2 * k - 1) + xe(2 * k + 1))
+                + C2 * xe(2 * k),
         );
     }
     for k in 0..nh as isize {
@@ -57,18 +59,38 @@ fn naive_fwd_1d(x: &[f64], mode: Extension) -> Vec<f64> {
 fn naive_zero_inv_1d(c: &[f64]) -> Vec<f64> {
     let n = c.len();
     let h = n / 2;
-    let lo = |k: isize| if k < 0 || k >= h as isize { 0.0 } else { c[k as usize] };
-    let hi = |k: isize| if k < 0 || k >= h as isize { 0.0 } else { c[h + k as usize] };
+    let lo = |k: isize| {
+        if k < 0 || k >= h as isize {
+            0.0
+        } else {
+            c[k as usize]
+        }
+    };
+    let hi = |k: isize| {
+        if k < 0 || k >= h as isize {
+            0.0
+        } else {
+            c[h + k as usize]
+        }
+    };
     let mut x = vec![0.0; n];
     for k in 0..h as isize {
         x[2 * k as usize] = -E2 * lo(k) + C1 * (hi(k - 1) + hi(k));
-        x[2 * k as usize + 1] = C1 * (lo(k) + lo(k + 1)) - C2 * hi(k) - C0 * (hi(k - 1) + hi(k + 1));
+        x[2 * k as usize + 1] =
+            C1 * (lo(k) + lo(k + 1)) - C2 * hi(k) - C0 * (hi(k - 1) + hi(k + 1));
     }
     x
 }
 
 /// Applies a 1-D map to every column then every row (or rows then columns) of the top-left block.
-fn apply_2d(p: &mut [f64], stride: usize, w: usize, h: usize, cols_first: bool, f: &dyn Fn(&[f64]) -> Vec<f64>) {
+fn apply_2d(
+    p: &mut [f64],
+    stride: usize,
+    w: usize,
+    h: usize,
+    cols_first: bool,
+    f: &dyn Fn(&[f64]) -> Vec<f64>,
+) {
     let cols = |p: &mut [f64]| {
         for x in 0..w {
             let col: Vec<f64> = (0..h).map(|y| p[y * stride + x]).collect();
@@ -103,7 +125,14 @@ fn level_sizes(w: usize, h: usize, levels: u32) -> Vec<(usize, usize)> {
     v
 }
 
-fn naive_forward(x: &[f64], w: usize, h: usize, stride: usize, levels: u32, mode: Extension) -> Vec<f64> {
+fn naive_forward(
+    x: &[f64],
+    w: usize,
+    h: usize,
+    stride: usize,
+    levels: u32,
+    mode: Extension,
+) -> Vec<f64> {
     let mut p = x.to_vec();
     for (a, b) in level_sizes(w, h, levels) {
         apply_2d(&mut p, stride, a, b, true, &|v| naive_fwd_1d(v, mode));
@@ -147,7 +176,14 @@ fn random_plane(n: usize, seed: u64, amp: f64) -> Vec<f64> {
         .collect()
 }
 
-fn float_case(w: usize, h: usize, pad: usize, lv: u32, seed: u64, mode: Extension) -> Result<(), TestCaseError> {
+fn float_case(
+    w: usize,
+    h: usize,
+    pad: usize,
+    lv: u32,
+    seed: u64,
+    mode: Extension,
+) -> Result<(), TestCaseError> {
     let w = if mode.needs_even() { w & !1 } else { w };
     let h = if mode.needs_even() { h & !1 } else { h };
     let max = max_levels(w, h, Some(mode));
@@ -164,11 +200,21 @@ fn float_case(w: usize, h: usize, pad: usize, lv: u32, seed: u64, mode: Extensio
     let mut p = x.clone();
     wavelet::dwt2(&mut p, w, h, stride, levels, mode, &mut scratch).unwrap();
     let err = max_abs_diff(&p, &want);
-    prop_assert!(err <= 1e-12 * s, "f64 fwd {mode:?} {w}x{h}+{pad} L{levels}: {err:e}");
+    prop_assert!(
+        err <= 1e-12 * s,
+        "f64 fwd {mode:?} {w}x{h}+{pad} L{levels}: {err:e}"
+    );
     wavelet::idwt2(&mut p, w, h, stride, levels, mode, &mut scratch).unwrap();
-    let back_want = if mode == Extension::Zero { naive_zero_inverse(&want, w, h, stride, levels) } else { x.clone() };
+    let back_want = if mode == Extension::Zero {
+        naive_zero_inverse(&want, w, h, stride, levels)
+    } else {
+        x.clone()
+    };
     let err = max_abs_diff(&p, &back_want);
-    prop_assert!(err <= 1e-12 * s, "f64 inv {mode:?} {w}x{h}+{pad} L{levels}: {err:e}");
+    prop_assert!(
+        err <= 1e-12 * s,
+        "f64 inv {mode:?} {w}x{h}+{pad} L{levels}: {err:e}"
+    );
 
     // f32: same checks at f32 tolerance; padding must be untouched bit for bit.
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
@@ -177,14 +223,23 @@ fn float_case(w: usize, h: usize, pad: usize, lv: u32, seed: u64, mode: Extensio
     wavelet::dwt2(&mut p32, w, h, stride, levels, mode, &mut s32).unwrap();
     let got: Vec<f64> = p32.iter().map(|&v| f64::from(v)).collect();
     let err = max_abs_diff(&got, &want);
-    prop_assert!(err <= 1e-5 * s, "f32 fwd {mode:?} {w}x{h} L{levels}: {err:e}");
+    prop_assert!(
+        err <= 1e-5 * s,
+        "f32 fwd {mode:?} {w}x{h} L{levels}: {err:e}"
+    );
     wavelet::idwt2(&mut p32, w, h, stride, levels, mode, &mut s32).unwrap();
     let got: Vec<f64> = p32.iter().map(|&v| f64::from(v)).collect();
     let err = max_abs_diff(&got, &back_want);
-    prop_assert!(err <= 1e-5 * s, "f32 inv {mode:?} {w}x{h} L{levels}: {err:e}");
+    prop_assert!(
+        err <= 1e-5 * s,
+        "f32 inv {mode:?} {w}x{h} L{levels}: {err:e}"
+    );
     for y in 0..h {
         for xx in w..stride {
-            prop_assert_eq!(p32[y * stride + xx].to_bits(), x32[y * stride + xx].to_bits());
+            prop_assert_eq!(
+                p32[y * stride + xx].to_bits(),
+                x32[y * stride + xx].to_bits()
+            );
         }
     }
     Ok(())
@@ -271,7 +326,10 @@ fn short_buffers_are_rejected() {
     let mut s = vec![0.0f32; wavelet::scratch_len(8, 8).unwrap()];
     assert!(matches!(
         wavelet::dwt2(&mut p, 8, 8, 8, 1, Extension::Symmetric, &mut s),
-        Err(nsbg_core::Error::DataTooShort { needed: 64, got: 63 })
+        Err(nsbg_core::Error::DataTooShort {
+            needed: 64,
+            got: 63
+        })
     ));
     let mut p = vec![0.0f32; 64];
     let mut s = vec![0.0f32; wavelet::scratch_len(8, 8).unwrap() - 1];
@@ -282,7 +340,15 @@ fn short_buffers_are_rejected() {
     // (h-1)*stride + w overflows usize.
     let mut s = vec![0.0f32; 64];
     assert_eq!(
-        wavelet::dwt2(&mut p, 2, 3, usize::MAX / 2 + 1, 1, Extension::Symmetric, &mut s),
+        wavelet::dwt2(
+            &mut p,
+            2,
+            3,
+            usize::MAX / 2 + 1,
+            1,
+            Extension::Symmetric,
+            &mut s
+        ),
         Err(nsbg_core::Error::SizeOverflow)
     );
 }

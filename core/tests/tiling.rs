@@ -22,7 +22,9 @@ fn round_trip_every_side_and_mode() {
     for side in [32, 64, 128, 256] {
         for ext in Extension::ALL {
             let ch = 3;
-            let block: Vec<f64> = (0..ch * side * side).map(|i| ((i * 7919) % 1000) as f64 / 999.0).collect();
+            let block: Vec<f64> = (0..ch * side * side)
+                .map(|i| ((i * 7919) % 1000) as f64 / 999.0)
+                .collect();
             let patches = tile64(&block, side, ch, ext);
             let mut back = vec![0.0; block.len()];
             let mut s = vec![0.0; tiling::scratch_len(side).unwrap()];
@@ -42,7 +44,10 @@ fn round_trip_every_side_and_mode() {
                 };
                 assert!(max_abs_diff(&interior(&back), &interior(&block)) <= 1e-12);
             } else {
-                assert!(err <= 1e-12, "side {side} {ext:?}: round trip error {err:e}");
+                assert!(
+                    err <= 1e-12,
+                    "side {side} {ext:?}: round trip error {err:e}"
+                );
             }
             // f32 path too.
             let b32: Vec<f32> = block.iter().map(|&v| v as f32).collect();
@@ -52,7 +57,11 @@ fn round_trip_every_side_and_mode() {
             let mut back32 = vec![0.0f32; b32.len()];
             tiling::untile(&p32, side, ch, ext, &mut back32, &mut s32).unwrap();
             if ext != Extension::Zero || side == 32 {
-                let e = b32.iter().zip(&back32).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                let e = b32
+                    .iter()
+                    .zip(&back32)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
                 assert!(e <= 1e-5, "f32 side {side} {ext:?}: {e}");
             }
         }
@@ -70,7 +79,10 @@ fn constant_block_hand_computed() {
             assert!((v - gain * c).abs() < 1e-12, "side {side}: {v}");
         }
         for i in 1..n {
-            assert!(patch(&p, i, 1, 0).iter().all(|v| v.abs() < 1e-12), "side {side} patch {i}");
+            assert!(
+                patch(&p, i, 1, 0).iter().all(|v| v.abs() < 1e-12),
+                "side {side} patch {i}"
+            );
         }
     }
 }
@@ -87,7 +99,10 @@ fn horizontal_ramp_hand_computed() {
         for y in 0..PATCH {
             for x in 0..PATCH {
                 let (got, want) = (q[y * PATCH + x], f(x));
-                assert!((got - want).abs() < 1e-11, "patch {idx} ({y},{x}): {got} != {want}");
+                assert!(
+                    (got - want).abs() < 1e-11,
+                    "patch {idx} ({y},{x}): {got} != {want}"
+                );
             }
         }
     };
@@ -112,11 +127,17 @@ fn horizontal_ramp_hand_computed() {
 /// deeper levels transform further (checked by transforming our patch 0 the same way).
 #[test]
 fn agrees_with_reference_vector_64x64() {
-    let case = load_cases().into_iter().find(|c| c.name == "symmetric_64x64_l3").expect("vector");
+    let case = load_cases()
+        .into_iter()
+        .find(|c| c.name == "symmetric_64x64_l3")
+        .expect("vector");
     let p = tile64(&case.input, 64, 1, Extension::Symmetric);
     let quadrant = |q: usize| -> Vec<f64> {
         let (x0, y0) = ((q & 1) * 32, (q >> 1) * 32);
-        (0..32).flat_map(|y| (0..32).map(move |x| (y, x))).map(|(y, x)| case.output[(y0 + y) * 64 + x0 + x]).collect()
+        (0..32)
+            .flat_map(|y| (0..32).map(move |x| (y, x)))
+            .map(|(y, x)| case.output[(y0 + y) * 64 + x0 + x])
+            .collect()
     };
     for q in 1..4 {
         let err = max_abs_diff(patch(&p, q, 1, 0), &quadrant(q));
@@ -134,7 +155,10 @@ fn bad_arguments_are_rejected_untouched() {
     for side in [0usize, 16, 31, 48, 96, 33] {
         let block = vec![1.0; 3 * side * side];
         let mut out = vec![7.0; block.len()];
-        assert!(tiling::tile(&block, side, 3, Extension::Symmetric, &mut out, &mut s).is_err(), "side {side}");
+        assert!(
+            tiling::tile(&block, side, 3, Extension::Symmetric, &mut out, &mut s).is_err(),
+            "side {side}"
+        );
         assert!(out.iter().all(|&v| v == 7.0));
     }
     let block = vec![1.0; 3 * 64 * 64];

@@ -23,7 +23,10 @@ where
     let mut plane = to_strided(&input, w, h, stride, conv(PAD_F));
     let mut scratch = vec![T::zero(); wavelet::scratch_len(w, h).unwrap()];
     wavelet::dwt2(&mut plane, w, h, stride, c.levels, ext, &mut scratch).unwrap();
-    let got: Vec<f64> = from_strided(&plane, w, h, stride, conv(PAD_F)).into_iter().map(&back).collect();
+    let got: Vec<f64> = from_strided(&plane, w, h, stride, conv(PAD_F))
+        .into_iter()
+        .map(&back)
+        .collect();
     let err = max_abs_diff(&got, &c.output);
     assert!(err <= tol, "{} forward: max err {err:e} > {tol:e}", c.name);
 
@@ -31,7 +34,10 @@ where
     let coeffs: Vec<T> = c.output.iter().map(|&v| conv(v)).collect();
     let mut plane = to_strided(&coeffs, w, h, stride, conv(PAD_F));
     wavelet::idwt2(&mut plane, w, h, stride, c.levels, ext, &mut scratch).unwrap();
-    let got: Vec<f64> = from_strided(&plane, w, h, stride, conv(PAD_F)).into_iter().map(&back).collect();
+    let got: Vec<f64> = from_strided(&plane, w, h, stride, conv(PAD_F))
+        .into_iter()
+        .map(&back)
+        .collect();
     let want = c.reconstruction.as_ref().unwrap_or(&c.input);
     let err = max_abs_diff(&got, want);
     assert!(err <= tol, "{} inverse: max err {err:e} > {tol:e}", c.name);
@@ -63,10 +69,20 @@ fn every_reversible53_vector_exact() {
         for stride in [w, w + 3] {
             let mut plane = to_strided(&input, w, h, stride, PAD_I);
             wavelet::dwt2_i32(&mut plane, w, h, stride, c.levels, &mut scratch).unwrap();
-            assert_eq!(from_strided(&plane, w, h, stride, PAD_I), output, "{} forward", c.name);
+            assert_eq!(
+                from_strided(&plane, w, h, stride, PAD_I),
+                output,
+                "{} forward",
+                c.name
+            );
             let mut plane = to_strided(&output, w, h, stride, PAD_I);
             wavelet::idwt2_i32(&mut plane, w, h, stride, c.levels, &mut scratch).unwrap();
-            assert_eq!(from_strided(&plane, w, h, stride, PAD_I), input, "{} inverse", c.name);
+            assert_eq!(
+                from_strided(&plane, w, h, stride, PAD_I),
+                input,
+                "{} inverse",
+                c.name
+            );
         }
         n += 1;
     }
@@ -85,8 +101,16 @@ fn every_invalid_case_is_rejected_and_data_untouched() {
                 let orig: Vec<i32> = (0..len as i32).collect();
                 let mut s = vec![0i32; scratch64.len()];
                 let mut p = orig.clone();
-                assert!(wavelet::dwt2_i32(&mut p, w, h, w, c.levels, &mut s).is_err(), "{}", c.why);
-                assert!(wavelet::idwt2_i32(&mut p, w, h, w, c.levels, &mut s).is_err(), "{}", c.why);
+                assert!(
+                    wavelet::dwt2_i32(&mut p, w, h, w, c.levels, &mut s).is_err(),
+                    "{}",
+                    c.why
+                );
+                assert!(
+                    wavelet::idwt2_i32(&mut p, w, h, w, c.levels, &mut s).is_err(),
+                    "{}",
+                    c.why
+                );
                 assert_eq!(p, orig);
             }
             mode => {
@@ -98,7 +122,12 @@ fn every_invalid_case_is_rejected_and_data_untouched() {
                 };
                 let mut p = original.clone();
                 let r = wavelet::dwt2(&mut p, w, h, w, c.levels, ext, &mut scratch64);
-                assert!(r.is_err(), "{}: {mode} {w}x{h} L{} accepted", c.why, c.levels);
+                assert!(
+                    r.is_err(),
+                    "{}: {mode} {w}x{h} L{} accepted",
+                    c.why,
+                    c.levels
+                );
                 let r = wavelet::idwt2(&mut p, w, h, w, c.levels, ext, &mut scratch64);
                 assert!(r.is_err(), "{}", c.why);
                 assert_eq!(p, original, "{}: data modified", c.why);

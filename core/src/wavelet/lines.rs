@@ -49,7 +49,16 @@ struct Others<'a, T> {
 fn split<T>(data: &mut [T], w: usize, ss: usize, lanes: usize) -> (&mut [T], Others<'_, T>) {
     let (before, rest) = data.split_at_mut(w * ss);
     let (dst, after) = rest.split_at_mut(lanes);
-    (dst, Others { before, after, w, ss, lanes })
+    (
+        dst,
+        Others {
+            before,
+            after,
+            w,
+            ss,
+            lanes,
+        },
+    )
 }
 
 impl<'a, T> Others<'a, T> {
@@ -118,7 +127,13 @@ pub(crate) fn forward<K: Lift>(
                 }
             };
             let dk = &mut d[k * lanes..(k + 1) * lanes];
-            map3(dk, row(x, 2 * k + 1, ss, lanes), row(x, 2 * k, ss, lanes), b, K::predict);
+            map3(
+                dk,
+                row(x, 2 * k + 1, ss, lanes),
+                row(x, 2 * k, ss, lanes),
+                b,
+                K::predict,
+            );
         }
         let dr = &d[k * lanes..(k + 1) * lanes];
         if k == 0 {
@@ -145,7 +160,11 @@ pub(crate) fn forward<K: Lift>(
         map3_in_place(row_mut(data, 0, ss, lanes), last, &d[..lanes], K::update);
     }
     for k in 0..nh {
-        map1(row_mut(data, nl + k, ss, lanes), &d[k * lanes..(k + 1) * lanes], K::scale_hi);
+        map1(
+            row_mut(data, nl + k, ss, lanes),
+            &d[k * lanes..(k + 1) * lanes],
+            K::scale_hi,
+        );
     }
 }
 
@@ -164,13 +183,23 @@ pub(crate) fn inverse<K: Lift>(
     let (left, extra) = extra.split_at_mut(lanes);
     let right = &mut extra[..lanes];
     for k in 0..nh {
-        map1(&mut d[k * lanes..(k + 1) * lanes], row(data, nl + k, ss, lanes), K::unscale_hi);
+        map1(
+            &mut d[k * lanes..(k + 1) * lanes],
+            row(data, nl + k, ss, lanes),
+            K::unscale_hi,
+        );
     }
     let last = &d[(nh - 1) * lanes..nh * lanes];
     match bnd {
         Boundary::Symmetric => {}
         // x[N] := x[0], computed before row 0 is overwritten.
-        Boundary::Periodic => map3(right, row(data, 0, ss, lanes), last, &d[..lanes], K::unupdate),
+        Boundary::Periodic => map3(
+            right,
+            row(data, 0, ss, lanes),
+            last,
+            &d[..lanes],
+            K::unupdate,
+        ),
         // d[-1] := 0 and x[N] := unupdate(0, d[nH-1], 0) = -d[nH-1]/4.
         Boundary::Zero => {
             left.fill(K::zero());
@@ -188,7 +217,11 @@ pub(crate) fn inverse<K: Lift>(
             }
         };
         // Odd n, last even sample: d[nH] := d[nH-1].
-        let dr = if k < nh { &d[k * lanes..(k + 1) * lanes] } else { last };
+        let dr = if k < nh {
+            &d[k * lanes..(k + 1) * lanes]
+        } else {
+            last
+        };
         if k == 0 {
             map3_in_place(row_mut(data, 0, ss, lanes), dl, dr, K::unupdate);
         } else {
@@ -205,7 +238,13 @@ pub(crate) fn inverse<K: Lift>(
                     Boundary::Periodic | Boundary::Zero => &*right,
                 }
             };
-            map3(dst, &d[k * lanes..(k + 1) * lanes], o.get(2 * k), b, K::unpredict);
+            map3(
+                dst,
+                &d[k * lanes..(k + 1) * lanes],
+                o.get(2 * k),
+                b,
+                K::unpredict,
+            );
         }
     }
 }

@@ -32,7 +32,11 @@ pub enum Extension {
 
 impl Extension {
     /// All modes, in code order.
-    pub const ALL: [Extension; 3] = [Extension::Symmetric, Extension::Periodization, Extension::Zero];
+    pub const ALL: [Extension; 3] = [
+        Extension::Symmetric,
+        Extension::Periodization,
+        Extension::Zero,
+    ];
 
     /// The mode with C ABI code `code`.
     pub fn from_code(code: i32) -> Result<Self, Error> {
@@ -114,10 +118,18 @@ pub fn check_geometry(
     // Sides at least halve every level, so this loop ends after at most ~64 iterations whatever `levels` is.
     for level in 1..=levels {
         if w < 2 || h < 2 {
-            return Err(Error::TooManyLevels { level, width: w, height: h });
+            return Err(Error::TooManyLevels {
+                level,
+                width: w,
+                height: h,
+            });
         }
         if needs_even && (w % 2 == 1 || h % 2 == 1) {
-            return Err(Error::OddSize { level, width: w, height: h });
+            return Err(Error::OddSize {
+                level,
+                width: w,
+                height: h,
+            });
         }
         w = low_len(w);
         h = low_len(h);
@@ -137,11 +149,17 @@ fn validate(
 ) -> Result<(), Error> {
     let needed = check_geometry(width, height, stride, levels, mode)?;
     if data_len < needed {
-        return Err(Error::DataTooShort { needed, got: data_len });
+        return Err(Error::DataTooShort {
+            needed,
+            got: data_len,
+        });
     }
     let needed = scratch_len(width, height).ok_or(Error::SizeOverflow)?;
     if scratch < needed {
-        return Err(Error::ScratchTooShort { needed, got: scratch });
+        return Err(Error::ScratchTooShort {
+            needed,
+            got: scratch,
+        });
     }
     Ok(())
 }
@@ -199,7 +217,15 @@ pub fn dwt2<T: Float + FloatConst>(
     ext: Extension,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, Some(ext), scratch.len())?;
+    validate(
+        data.len(),
+        width,
+        height,
+        stride,
+        levels,
+        Some(ext),
+        scratch.len(),
+    )?;
     run_forward::<FloatLift<T>>(data, width, height, stride, levels, ext.boundary(), scratch);
     Ok(())
 }
@@ -214,7 +240,15 @@ pub fn idwt2<T: Float + FloatConst>(
     ext: Extension,
     scratch: &mut [T],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, Some(ext), scratch.len())?;
+    validate(
+        data.len(),
+        width,
+        height,
+        stride,
+        levels,
+        Some(ext),
+        scratch.len(),
+    )?;
     run_inverse::<FloatLift<T>>(data, width, height, stride, levels, ext.boundary(), scratch);
     Ok(())
 }
@@ -242,14 +276,30 @@ pub fn dwt2_i32(
     levels: u32,
     scratch: &mut [i32],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, None, scratch.len())?;
+    validate(
+        data.len(),
+        width,
+        height,
+        stride,
+        levels,
+        None,
+        scratch.len(),
+    )?;
     let m = max_abs(data, width, height, stride);
     // max·4^L ≤ 2^29  ⇔  max ≤ 2^(29−2L)  (exact, 4^L is a power of two).
     let fits = m == 0 || (2 * u64::from(levels) <= 29 && m <= (1u64 << 29) >> (2 * levels));
     if !fits {
         return Err(Error::RangeExceeded { max_abs: m, levels });
     }
-    run_forward::<Rev53>(data, width, height, stride, levels, Boundary::Symmetric, scratch);
+    run_forward::<Rev53>(
+        data,
+        width,
+        height,
+        stride,
+        levels,
+        Boundary::Symmetric,
+        scratch,
+    );
     Ok(())
 }
 
@@ -263,7 +313,23 @@ pub fn idwt2_i32(
     levels: u32,
     scratch: &mut [i32],
 ) -> Result<(), Error> {
-    validate(data.len(), width, height, stride, levels, None, scratch.len())?;
-    run_inverse::<Rev53>(data, width, height, stride, levels, Boundary::Symmetric, scratch);
+    validate(
+        data.len(),
+        width,
+        height,
+        stride,
+        levels,
+        None,
+        scratch.len(),
+    )?;
+    run_inverse::<Rev53>(
+        data,
+        width,
+        height,
+        stride,
+        levels,
+        Boundary::Symmetric,
+        scratch,
+    );
     Ok(())
 }

@@ -13,7 +13,9 @@ pub(crate) const STRIP: usize = 16;
 pub(crate) fn scratch_len(w: usize, h: usize) -> Option<usize> {
     let vertical = lines::scratch_len(h, w)?;
     let rows = STRIP.min(h);
-    let horizontal = rows.checked_mul(w)?.checked_add(lines::scratch_len(w, rows)?)?;
+    let horizontal = rows
+        .checked_mul(w)?
+        .checked_add(lines::scratch_len(w, rows)?)?;
     Some(vertical.max(horizontal))
 }
 
@@ -28,7 +30,14 @@ pub(crate) fn forward_level<K: Lift>(
     bnd: Boundary,
     scratch: &mut [K::T],
 ) {
-    lines::forward::<K>(&mut data[..(h - 1) * stride + w], h, w, stride, bnd, scratch);
+    lines::forward::<K>(
+        &mut data[..(h - 1) * stride + w],
+        h,
+        w,
+        stride,
+        bnd,
+        scratch,
+    );
     horizontal::<K>(data, w, h, stride, bnd, scratch, lines::forward::<K>);
 }
 
@@ -42,7 +51,14 @@ pub(crate) fn inverse_level<K: Lift>(
     scratch: &mut [K::T],
 ) {
     horizontal::<K>(data, w, h, stride, bnd, scratch, lines::inverse::<K>);
-    lines::inverse::<K>(&mut data[..(h - 1) * stride + w], h, w, stride, bnd, scratch);
+    lines::inverse::<K>(
+        &mut data[..(h - 1) * stride + w],
+        h,
+        w,
+        stride,
+        bnd,
+        scratch,
+    );
 }
 
 fn horizontal<K: Lift>(

@@ -31,7 +31,11 @@ pub struct Case {
 }
 
 fn nums(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 pub fn load_cases() -> Vec<Case> {
@@ -39,7 +43,11 @@ pub fn load_cases() -> Vec<Case> {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let cases = index["cases"].as_array().unwrap();
-    assert!(cases.len() >= 24, "expected the 24 reference cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 24,
+        "expected the 24 reference cases, found {}",
+        cases.len()
+    );
     cases
         .iter()
         .map(|c| {
@@ -115,5 +123,8 @@ pub fn from_strided<T: Copy + PartialEq + std::fmt::Debug>(
 
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
