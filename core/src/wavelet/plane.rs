@@ -75,19 +75,61 @@ fn horizontal<K: Lift>(
         let r = STRIP.min(h - y0);
         let (strip, rest) = scratch.split_at_mut(w * r);
         let block = &mut data[y0 * stride..];
-        for i in 0..r {
-            let src = &block[i * stride..i * stride + w];
-            for (j, &v) in src.iter().enumerate() {
-                strip[j * r + i] = v;
-            }
-        }
+        gather(block, stride, w, r, strip);
         pass(strip, w, r, r, bnd, rest);
-        for i in 0..r {
-            let dst = &mut block[i * stride..i * stride + w];
-            for (j, v) in dst.iter_mut().enumerate() {
-                *v = strip[j * r + i];
+        scatter(strip, w, r, block, stride);
+        y0 += r;
+    }
+}
+
+/// Columns `0..w` of `r` rows (row stride `stride`) into `strip`, column-major (`strip[j*r + i]`).
+/// Full 16×16 tiles go through a fixed-size local array, which the compiler unrolls without bounds
+/// checks; the ragged edges take the plain loop.
+fn gather<T: Copy>(block: &[T], stride: usize, w: usize, r: usize, strip: &mut [T]) {
+    let full = if r == STRIP { w - w % STRIP } else { 0 };
+    for j0 in (0..full).step_by(STRIP) {
+        let tile: [[T; STRIP]; STRIP] = core::array::from_fn(|i| {
+            let src: &[T; STRIP] = block[i * stride + j0..][..STRIP]
+                .try_into()
+                .unwrap_or_else(|_| unreachable!());
+            *src
+        });
+        for (jj, out) in strip[j0 * STRIP..(j0 + STRIP) * STRIP]
+            .chunks_exact_mut(STRIP)
+            .enumerate()
+        {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = tile[i][jj];
             }
         }
-        y0 += r;
+    }
+    for i in 0..r {
+        for j in full..w {
+            strip[j * r + i] = block[i * stride + j];
+        }
+    }
+}
+
+/// Inverse of [`gather`].
+fn scatter<T: Copy>(strip: &[T], w: usize, r: usize, block: &mut [T], stride: usize) {
+    let full = if r == STRIP { w - w % STRIP } else { 0 };
+    for j0 in (0..full).step_by(STRIP) {
+        let tile: [[T; STRIP]; STRIP] = core::array::from_fn(|jj| {
+            let src: &[T; STRIP] = strip[(j0 + jj) * STRIP..][..STRIP]
+                .try_into()
+                .unwrap_or_else(|_| unreachable!());
+            *src
+        });
+        for i in 0..STRIP {
+            let dst = &mut block[i * stride + j0..][..STRIP];
+            for (jj, o) in dst.iter_mut().enumerate() {
+                *o = tile[jj][i];
+            }
+        }
+    }
+    for i in 0..r {
+        for j in full..w {
+            block[i * stride + j] = strip[j * r + i];
+        }
     }
 }
