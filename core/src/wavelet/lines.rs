@@ -94,8 +94,28 @@ fn map1<T: Copy>(dst: &mut [T], a: &[T], f: impl Fn(T) -> T) {
     }
 }
 
+/// Rows are handed to a [`RowHook`] in groups of at most this many.
+pub(crate) const HOOK_ROWS: usize = 16;
+
+/// Called by [`forward`] on groups of output rows as soon as they are final, and by [`inverse`] on
+/// groups of input rows just before they are first read. The 2-D transform uses it to run the
+/// horizontal pass on rows while they are still in cache, instead of in a second sweep over memory.
+pub(crate) trait RowHook<T> {
+    /// Rows `first .. first + count` of `data`.
+    fn rows(&mut self, data: &mut [T], first: usize, count: usize);
+}
+
+/// The hook that does nothing (1-D use).
+pub(crate) struct NoHook;
+
+impl<T> RowHook<T> for NoHook {
+    #[inline(always)]
+    fn rows(&mut self, _: &mut [T], _: usize, _: usize) {}
+}
+
 /// Forward lifting of `n >= 2` samples (even `n` for `Periodic`/`Zero`), result packed: low rows
 /// `0..ceil(n/2)`, high rows after them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<K: Lift>(
     data: &mut [K::T],
     n: usize,
@@ -103,51 +123,71 @@ pub(crate) fn forward<K: Lift>(
     ss: usize,
     bnd: Boundary,
     scratch: &mut [K::T],
+    hook: &mut impl RowHook<K::T>,
 ) {
     let nl = n.div_ceil(2);
     let nh = n / 2;
     let (d, extra) = scratch.split_at_mut(nh * lanes);
     let (left, extra) = extra.split_at_mut(lanes);
     let right = &mut extra[..lanes];
-    if bnd == Boundary::Zero {
+    match bnd {
+        Boundary::Symmetric => {}
+        // d[-1] := d[nH-1], computed ahead so that low row 0 is final at step 0 like every other
+        // row; the loop's last step reuses it, because x[N] = x[0] is overwritten by then.
+        Boundary::Periodic => map3(
+            left,
+            row(data, n - 1, ss, lanes),
+            row(data, n - 2, ss, lanes),
+            row(data, 0, ss, lanes),
+            K::predict,
+        ),
         // x[N] := 0 and d[-1] := predict(0, x[0], 0) = -x[0]/2.
-        right.fill(K::zero());
-        map3(left, right, row(data, 0, ss, lanes), right, K::predict);
+        Boundary::Zero => {
+            right.fill(K::zero());
+            map3(left, right, row(data, 0, ss, lanes), right, K::predict);
+        }
     }
+    let mut flushed = 0;
     for k in 0..nh {
         {
             let x: &[K::T] = data;
+            let dk = &mut d[k * lanes..(k + 1) * lanes];
             let b = if 2 * k + 2 < n {
-                row(x, 2 * k + 2, ss, lanes)
+                Some(row(x, 2 * k + 2, ss, lanes))
             } else {
                 match bnd {
-                    Boundary::Symmetric => row(x, n - 2, ss, lanes),
-                    Boundary::Periodic => row(x, 0, ss, lanes),
-                    Boundary::Zero => &*right,
+                    Boundary::Symmetric => Some(row(x, n - 2, ss, lanes)),
+                    Boundary::Periodic => None,
+                    Boundary::Zero => Some(&*right),
                 }
             };
-            let dk = &mut d[k * lanes..(k + 1) * lanes];
-            map3(
-                dk,
-                row(x, 2 * k + 1, ss, lanes),
-                row(x, 2 * k, ss, lanes),
-                b,
-                K::predict,
-            );
+            match b {
+                Some(b) => map3(
+                    dk,
+                    row(x, 2 * k + 1, ss, lanes),
+                    row(x, 2 * k, ss, lanes),
+                    b,
+                    K::predict,
+                ),
+                None => dk.copy_from_slice(left),
+            }
         }
         let dr = &d[k * lanes..(k + 1) * lanes];
         if k == 0 {
             let dl = match bnd {
                 Boundary::Symmetric => dr,
-                Boundary::Zero => &*left,
-                // d[-1] = d[nH-1] is not known yet: row 0 is finished after the loop.
-                Boundary::Periodic => continue,
+                Boundary::Periodic | Boundary::Zero => &*left,
             };
             map3_in_place(row_mut(data, 0, ss, lanes), dl, dr, K::update);
         } else {
             let dl = &d[(k - 1) * lanes..k * lanes];
             let (dst, o) = split(data, k, ss, lanes);
             map3(dst, o.get(2 * k), dl, dr, K::update);
+        }
+        // Low rows 0..=k are final and never read again by this pass (inputs still needed are >= 2k+2).
+        if k + 1 - flushed == HOOK_ROWS {
+            hook.rows(data, flushed, HOOK_ROWS);
+            flushed = k + 1;
         }
     }
     let last = &d[(nh - 1) * lanes..nh * lanes];
@@ -156,19 +196,25 @@ pub(crate) fn forward<K: Lift>(
         let (dst, o) = split(data, nh, ss, lanes);
         map3(dst, o.get(n - 1), last, last, K::update);
     }
-    if bnd == Boundary::Periodic {
-        map3_in_place(row_mut(data, 0, ss, lanes), last, &d[..lanes], K::update);
+    if flushed < nl {
+        hook.rows(data, flushed, nl - flushed);
     }
-    for k in 0..nh {
-        map1(
-            row_mut(data, nl + k, ss, lanes),
-            &d[k * lanes..(k + 1) * lanes],
-            K::scale_hi,
-        );
+    for k0 in (0..nh).step_by(HOOK_ROWS) {
+        let count = HOOK_ROWS.min(nh - k0);
+        for k in k0..k0 + count {
+            map1(
+                row_mut(data, nl + k, ss, lanes),
+                &d[k * lanes..(k + 1) * lanes],
+                K::scale_hi,
+            );
+        }
+        hook.rows(data, nl + k0, count);
     }
 }
 
-/// Exact inverse of [`forward`] (same arguments, packed input).
+/// Exact inverse of [`forward`] (same arguments, packed input). The hook sees every row before it
+/// is read.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn inverse<K: Lift>(
     data: &mut [K::T],
     n: usize,
@@ -176,30 +222,41 @@ pub(crate) fn inverse<K: Lift>(
     ss: usize,
     bnd: Boundary,
     scratch: &mut [K::T],
+    hook: &mut impl RowHook<K::T>,
 ) {
     let nl = n.div_ceil(2);
     let nh = n / 2;
     let (d, extra) = scratch.split_at_mut(nh * lanes);
     let (left, extra) = extra.split_at_mut(lanes);
     let right = &mut extra[..lanes];
-    for k in 0..nh {
-        map1(
-            &mut d[k * lanes..(k + 1) * lanes],
-            row(data, nl + k, ss, lanes),
-            K::unscale_hi,
-        );
+    for k0 in (0..nh).step_by(HOOK_ROWS) {
+        let count = HOOK_ROWS.min(nh - k0);
+        hook.rows(data, nl + k0, count);
+        for k in k0..k0 + count {
+            map1(
+                &mut d[k * lanes..(k + 1) * lanes],
+                row(data, nl + k, ss, lanes),
+                K::unscale_hi,
+            );
+        }
     }
+    // Low rows [0, ready_lo) and [ready_hi, nl) have been through the hook.
+    let (mut ready_lo, mut ready_hi) = (0, nl);
     let last = &d[(nh - 1) * lanes..nh * lanes];
     match bnd {
         Boundary::Symmetric => {}
         // x[N] := x[0], computed before row 0 is overwritten.
-        Boundary::Periodic => map3(
-            right,
-            row(data, 0, ss, lanes),
-            last,
-            &d[..lanes],
-            K::unupdate,
-        ),
+        Boundary::Periodic => {
+            ready_lo = HOOK_ROWS.min(nl);
+            hook.rows(data, 0, ready_lo);
+            map3(
+                right,
+                row(data, 0, ss, lanes),
+                last,
+                &d[..lanes],
+                K::unupdate,
+            );
+        }
         // d[-1] := 0 and x[N] := unupdate(0, d[nH-1], 0) = -d[nH-1]/4.
         Boundary::Zero => {
             left.fill(K::zero());
@@ -207,6 +264,12 @@ pub(crate) fn inverse<K: Lift>(
         }
     }
     for k in (0..nl).rev() {
+        if k < ready_hi && k >= ready_lo {
+            // Rows start..=k are untouched low rows: this loop only writes rows >= 2k.
+            let start = ready_lo.max((k + 1).saturating_sub(HOOK_ROWS));
+            hook.rows(data, start, k + 1 - start);
+            ready_hi = start;
+        }
         let dl = if k > 0 {
             &d[(k - 1) * lanes..k * lanes]
         } else {

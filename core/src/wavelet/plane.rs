@@ -4,22 +4,56 @@
 //! `STRIP` lanes, which keeps the inner loops contiguous and vectorisable).
 
 use super::kernel::Lift;
-use super::lines::{self, Boundary};
+use super::lines::{self, Boundary, NoHook, RowHook};
 
 /// Rows per transposed strip in the horizontal pass.
-pub(crate) const STRIP: usize = 16;
+pub(crate) const STRIP: usize = lines::HOOK_ROWS;
 
-/// Scratch values one level of a `w × h` block needs (the first level is the largest).
+/// Scratch values one level of a `w × h` block needs (the first level is the largest): the
+/// vertical pass's rows plus, beside them, the horizontal pass's transposed strip and its rows.
 pub(crate) fn scratch_len(w: usize, h: usize) -> Option<usize> {
-    let vertical = lines::scratch_len(h, w)?;
-    let rows = STRIP.min(h);
-    let horizontal = rows
-        .checked_mul(w)?
-        .checked_add(lines::scratch_len(w, rows)?)?;
-    Some(vertical.max(horizontal))
+    lines::scratch_len(h, w)?.checked_add(horizontal_len(w, STRIP.min(h))?)
 }
 
-type Pass<K> = fn(&mut [<K as Lift>::T], usize, usize, usize, Boundary, &mut [<K as Lift>::T]);
+fn horizontal_len(w: usize, rows: usize) -> Option<usize> {
+    rows.checked_mul(w)?
+        .checked_add(lines::scratch_len(w, rows)?)
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Forward,
+    Inverse,
+}
+
+/// The horizontal pass as a row hook of the vertical pass: it transforms each group of rows right
+/// after the vertical pass finished them (forward) or right before it reads them (inverse), while
+/// they are in cache. Each level thus sweeps memory once instead of twice.
+struct Horizontal<'s, K: Lift> {
+    w: usize,
+    stride: usize,
+    bnd: Boundary,
+    dir: Direction,
+    scratch: &'s mut [K::T],
+}
+
+impl<K: Lift> RowHook<K::T> for Horizontal<'_, K> {
+    fn rows(&mut self, data: &mut [K::T], first: usize, count: usize) {
+        let (w, stride) = (self.w, self.stride);
+        let block = &mut data[first * stride..];
+        let (strip, rest) = self.scratch.split_at_mut(w * count);
+        gather(block, stride, w, count, strip);
+        match self.dir {
+            Direction::Forward => {
+                lines::forward::<K>(strip, w, count, count, self.bnd, rest, &mut NoHook)
+            }
+            Direction::Inverse => {
+                lines::inverse::<K>(strip, w, count, count, self.bnd, rest, &mut NoHook)
+            }
+        }
+        scatter(strip, w, count, block, stride);
+    }
+}
 
 /// Forward level on the top-left `w × h` block of `data` (row stride `stride`).
 pub(crate) fn forward_level<K: Lift>(
@@ -30,15 +64,7 @@ pub(crate) fn forward_level<K: Lift>(
     bnd: Boundary,
     scratch: &mut [K::T],
 ) {
-    lines::forward::<K>(
-        &mut data[..(h - 1) * stride + w],
-        h,
-        w,
-        stride,
-        bnd,
-        scratch,
-    );
-    horizontal::<K>(data, w, h, stride, bnd, scratch, lines::forward::<K>);
+    level::<K>(data, w, h, stride, bnd, scratch, Direction::Forward);
 }
 
 /// Inverse level on the top-left `w × h` block.
@@ -50,35 +76,31 @@ pub(crate) fn inverse_level<K: Lift>(
     bnd: Boundary,
     scratch: &mut [K::T],
 ) {
-    horizontal::<K>(data, w, h, stride, bnd, scratch, lines::inverse::<K>);
-    lines::inverse::<K>(
-        &mut data[..(h - 1) * stride + w],
-        h,
-        w,
-        stride,
-        bnd,
-        scratch,
-    );
+    level::<K>(data, w, h, stride, bnd, scratch, Direction::Inverse);
 }
 
-fn horizontal<K: Lift>(
+fn level<K: Lift>(
     data: &mut [K::T],
     w: usize,
     h: usize,
     stride: usize,
     bnd: Boundary,
     scratch: &mut [K::T],
-    pass: Pass<K>,
+    dir: Direction,
 ) {
-    let mut y0 = 0;
-    while y0 < h {
-        let r = STRIP.min(h - y0);
-        let (strip, rest) = scratch.split_at_mut(w * r);
-        let block = &mut data[y0 * stride..];
-        gather(block, stride, w, r, strip);
-        pass(strip, w, r, r, bnd, rest);
-        scatter(strip, w, r, block, stride);
-        y0 += r;
+    let vlen = (h / 2 + 2) * w;
+    let (vscratch, hscratch) = scratch.split_at_mut(vlen);
+    let mut hook = Horizontal::<K> {
+        w,
+        stride,
+        bnd,
+        dir,
+        scratch: hscratch,
+    };
+    let plane = &mut data[..(h - 1) * stride + w];
+    match dir {
+        Direction::Forward => lines::forward::<K>(plane, h, w, stride, bnd, vscratch, &mut hook),
+        Direction::Inverse => lines::inverse::<K>(plane, h, w, stride, bnd, vscratch, &mut hook),
     }
 }
 
