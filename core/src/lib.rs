@@ -6,8 +6,8 @@
 //!
 //! Nothing on the transform or tiling path allocates: scratch space comes from the caller.
 #![no_std]
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(unsafe_code)]
+#![warn(missing_docs, clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -15,7 +15,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod error;
+#[cfg(feature = "alloc")]
+pub mod nn;
 pub mod tiling;
 pub mod wavelet;
+#[cfg(feature = "alloc")]
+pub mod weights;
 
 pub use error::Error;

@@ -15,7 +15,7 @@ pub const PATCH: usize = 32;
 
 /// Wavelet-packet depth for a block side: `side = 32 · 2^depth`.
 pub fn depth(side: usize) -> Result<u32, Error> {
-    if side < PATCH || side % PATCH != 0 || !(side / PATCH).is_power_of_two() {
+    if side < PATCH || !side.is_multiple_of(PATCH) || !(side / PATCH).is_power_of_two() {
         return Err(Error::BadTileSide(side));
     }
     Ok((side / PATCH).trailing_zeros())
