@@ -73,6 +73,53 @@ typedef enum nsbg_extension {
   NSBG_EXT_ZERO = 2,
 } nsbg_extension;
 
+/**
+ * A loaded decoder (opaque).
+ */
+typedef struct nsbg_model nsbg_model;
+
+/**
+ * What a model file contains.
+ */
+typedef struct nsbg_model_info {
+  /**
+   * == NSBG_ABI_VERSION
+   */
+  uint32_t abi_version;
+  /**
+   * Weight file format version.
+   */
+  uint32_t format_version;
+  /**
+   * 1 = wavelet decoder (NSBG), 2 = pixel decoder (NSBG-PIXEL).
+   */
+  uint32_t kind;
+  /**
+   * Decoder levels in the file (2 for 64 -> 256).
+   */
+  uint32_t levels;
+  /**
+   * 64: side of the low band it takes.
+   */
+  uint32_t in_size;
+  /**
+   * 256: side of the image it returns.
+   */
+  uint32_t out_size;
+  /**
+   * 3.
+   */
+  uint32_t channels;
+  /**
+   * nsbg_extension the networks were trained with.
+   */
+  int32_t extension;
+  /**
+   * Number of weights.
+   */
+  uint64_t parameters;
+} nsbg_model_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -91,6 +138,62 @@ const char *nsbg_version(void);
  * Static description of a status code; never NULL, unknown codes get a generic text.
  */
 const char *nsbg_status_str(int32_t status);
+
+/**
+ * Parses and validates a weight file held in memory; copies what it needs (`bytes` may be freed
+ * afterwards). On success `*out` receives a handle to free with `nsbg_model_free`; on error `*out`
+ * is not written.
+ *
+ * # Safety
+ * `bytes` must be readable for `len` bytes; `out` must be writable.
+ */
+enum nsbg_status nsbg_model_open(const uint8_t *bytes, size_t len, struct nsbg_model **out);
+
+/**
+ * Frees a model; NULL is fine. The handle must not be in use by another thread.
+ *
+ * # Safety
+ * `model` must be NULL or a handle from `nsbg_model_open` not freed before.
+ */
+void nsbg_model_free(struct nsbg_model *model);
+
+/**
+ * Describes a model.
+ *
+ * # Safety
+ * `model` must be a live handle; `out` writable.
+ */
+enum nsbg_status nsbg_model_info_get(const struct nsbg_model *model, struct nsbg_model_info *out);
+
+/**
+ * Full decode: `low` is the level-2 low band of the image (planar [3][64][64], wavelet units of a
+ * [0,1] image, exactly what nsbg_dwt2_f32(levels=2, ext=info.extension) leaves in the top-left 64×64;
+ * for a pixel decoder, the 64×64 image itself); `image` receives planar [3][256][256], not clamped.
+ * Lengths are element counts.
+ *
+ * # Safety
+ * `model` live; `low` readable for `low_len` floats; `image` writable for `image_len` floats.
+ */
+enum nsbg_status nsbg_decode(const struct nsbg_model *model,
+                             const float *low,
+                             size_t low_len,
+                             float *image,
+                             size_t image_len);
+
+/**
+ * Progressive decode, one level at a time (level 1 = first level decoded): level 1 takes the
+ * [3][64][64] level-2 low band and returns the [3][128][128] level-1 low band (wavelet units); level 2
+ * takes that and returns the [3][256][256] image. nsbg_decode == level 1 then level 2, bit for bit.
+ *
+ * # Safety
+ * As `nsbg_decode`.
+ */
+enum nsbg_status nsbg_decode_level(const struct nsbg_model *model,
+                                   uint32_t level,
+                                   const float *input,
+                                   size_t input_len,
+                                   float *output,
+                                   size_t output_len);
 
 /**
  * Splits a square planar block (`channels` planes of `side`×`side`, side = 32·2^k) into 32×32

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -91,6 +92,51 @@ inline std::vector<float> untile(const std::vector<float> &patches, size_t side,
           "nsbg_untile_f32");
     return block;
 }
+
+
+/// A decoder model (RAII over nsbg_model*). Movable, not copyable; decode() may be called from several
+/// threads at once on the same Model.
+class Model {
+  public:
+    /// Parses a weight file held in memory (the bytes may be freed afterwards).
+    explicit Model(const std::vector<uint8_t> &bytes) {
+        nsbg_model *m = nullptr;
+        check(nsbg_model_open(bytes.data(), bytes.size(), &m), "nsbg_model_open");
+        handle_.reset(m);
+    }
+
+    nsbg_model_info info() const {
+        nsbg_model_info i{};
+        check(nsbg_model_info_get(handle_.get(), &i), "nsbg_model_info_get");
+        return i;
+    }
+
+    /// [3][in][in] low band -> [3][out][out] image.
+    std::vector<float> decode(const std::vector<float> &low) const {
+        const nsbg_model_info i = info();
+        std::vector<float> image(size_t(i.channels) * i.out_size * i.out_size);
+        check(nsbg_decode(handle_.get(), low.data(), low.size(), image.data(), image.size()), "nsbg_decode");
+        return image;
+    }
+
+    /// One level (1 = first): [3][s][s] -> [3][2s][2s].
+    std::vector<float> decode_level(uint32_t level, const std::vector<float> &input) const {
+        const nsbg_model_info i = info();
+        const size_t s = size_t(i.in_size) << (level > 0 ? level - 1 : 0);
+        std::vector<float> out(size_t(i.channels) * 4 * s * s);
+        check(nsbg_decode_level(handle_.get(), level, input.data(), input.size(), out.data(), out.size()),
+              "nsbg_decode_level");
+        return out;
+    }
+
+    const nsbg_model *get() const noexcept { return handle_.get(); }
+
+  private:
+    struct Free {
+        void operator()(nsbg_model *m) const noexcept { nsbg_model_free(m); }
+    };
+    std::unique_ptr<nsbg_model, Free> handle_;
+};
 
 }  // namespace nsbg
 

@@ -6,7 +6,7 @@
 #     rustfmt/clippy, cbindgen (pinned: the checked-in header must match it byte for byte), cargo-fuzz;
 #   * a C/C++ compiler (Debian's gcc/g++) for the C ABI tests;
 #   * a cached Python virtualenv with the PyTorch wheel that the host's `tch` version builds against,
-#     plus numpy and PyWavelets (the reference the benchmarks compare with).
+#     plus numpy and PyWavelets (the reference the benchmarks compare with) and Pillow (fixture scripts).
 #
 # Every step checks first and does nothing when its result is already there, so running it twice is cheap.
 # Environment knobs: NSBG_CACHE (default ~/.cache/nsbg), NSBG_SKIP_TORCH=1 (skip the 4.7 GB wheel).
@@ -72,9 +72,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
-if ! "$VENV/bin/python" -c "import numpy, pywt" >/dev/null 2>&1; then
-  log "installing numpy and PyWavelets into $VENV"
-  "$VENV/bin/python" -m pip install --quiet numpy "PyWavelets==$PYWT_VERSION"
+if ! "$VENV/bin/python" -c "import numpy, pywt, PIL" >/dev/null 2>&1; then
+  log "installing numpy, PyWavelets and Pillow into $VENV"
+  "$VENV/bin/python" -m pip install --quiet numpy "PyWavelets==$PYWT_VERSION" pillow
 fi
 if [ "${NSBG_SKIP_TORCH:-0}" != 1 ]; then
   if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" >/dev/null 2>&1; then

@@ -33,8 +33,8 @@ c_tests() {
   local lib="$root/target/release" flags=(-Wall -Wextra -Werror -Wpedantic -Iinclude)
   cc -std=c11 "${flags[@]}" tests/c/test_abi.c -o "$build_dir/test_abi_shared" -L"$lib" -lnsbg -Wl,-rpath,"$lib" -lpthread -lm &&
   cc -std=c11 "${flags[@]}" tests/c/test_abi.c -o "$build_dir/test_abi_static" "$lib/libnsbg.a" -lpthread -ldl -lm &&
-  "$build_dir/test_abi_shared" "$NSBG_SHARED/testdata/wavelet" &&
-  "$build_dir/test_abi_static" "$NSBG_SHARED/testdata/wavelet"
+  "$build_dir/test_abi_shared" "$NSBG_SHARED/testdata/wavelet" tests/fixtures/decoder &&
+  "$build_dir/test_abi_static" "$NSBG_SHARED/testdata/wavelet" tests/fixtures/decoder
 }
 cpp_tests() {
   local lib="$root/target/release"
@@ -42,7 +42,7 @@ cpp_tests() {
       -L"$lib" -lnsbg -Wl,-rpath,"$lib" -lpthread &&
   c++ -std=c++17 -Wall -Wextra -Werror -Wpedantic -Iinclude tests/cpp/test_abi.cpp -o "$build_dir/test_cpp_static" \
       "$lib/libnsbg.a" -lpthread -ldl -lm &&
-  "$build_dir/test_cpp_shared" && "$build_dir/test_cpp_static"
+  "$build_dir/test_cpp_shared" tests/fixtures/decoder && "$build_dir/test_cpp_static" tests/fixtures/decoder
 }
 exported_symbols() {
   local bad

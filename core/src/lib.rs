@@ -7,13 +7,19 @@
 //! Nothing on the transform or tiling path allocates: scratch space comes from the caller.
 #![no_std]
 #![deny(unsafe_code)]
-#![warn(missing_docs, clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+#![warn(
+    missing_docs,
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+pub mod decoder;
 pub mod error;
 #[cfg(feature = "alloc")]
 pub mod nn;

@@ -6,11 +6,16 @@
 //! half; no panic crosses the boundary (each body runs inside `ffi_boundary!`).
 
 mod buffers;
+mod model;
 mod panic;
 mod status;
 mod tiling;
 mod wavelet;
 
+pub use model::{
+    nsbg_decode, nsbg_decode_level, nsbg_model, nsbg_model_free, nsbg_model_info,
+    nsbg_model_info_get, nsbg_model_open,
+};
 pub use status::nsbg_status;
 pub use tiling::{nsbg_tile_f32, nsbg_untile_f32};
 pub use wavelet::{

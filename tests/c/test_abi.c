@@ -1,6 +1,8 @@
 /* C ABI test: links libnsbg (shared or static), runs every reference vector through the C functions
  * with a padded stride, checks every status code of c-abi.md, that failed calls leave data untouched,
- * and concurrent use from 4 threads. Usage: test_abi SHARED_TESTDATA_WAVELET_DIR */
+ * concurrent use from 4 threads, and the decoder model API on the fixture of tests/fixtures/decoder
+ * (expected output computed independently by PyTorch + PyWavelets).
+ * Usage: test_abi SHARED_TESTDATA_WAVELET_DIR DECODER_FIXTURE_DIR */
 #define _POSIX_C_SOURCE 200809L
 #include "nsbg.h"
 
@@ -273,15 +275,143 @@ static void threads(void) {
     }
 }
 
+
+/* ---- decoder model ---------------------------------------------------------------------------- */
+
+static unsigned char *read_bytes(const char *dir, const char *name, size_t *len) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static double max_err(const float *a, const float *b, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) e = fmax(e, fabs((double)a[i] - (double)b[i]));
+    return e;
+}
+
+struct decode_job {
+    const nsbg_model *model;
+    const float *low, *want;
+    int ok;
+};
+
+static void *decode_worker(void *arg) {
+    struct decode_job *job = arg;
+    float *img = malloc(3 * 256 * 256 * sizeof *img);
+    job->ok = 1;
+    for (int rep = 0; rep < 3; rep++) {
+        if (nsbg_decode(job->model, job->low, 3 * 64 * 64, img, 3 * 256 * 256) != NSBG_OK) job->ok = 0;
+        if (max_err(img, job->want, 3 * 256 * 256) > 1e-4) job->ok = 0;
+    }
+    free(img);
+    return NULL;
+}
+
+static void model_api(const char *dir) {
+    size_t wlen = 0, llen = 0, l1len = 0, ilen = 0;
+    unsigned char *w = read_bytes(dir, "tiny_wavelet.safetensors", &wlen);
+    float *low = (float *)read_bytes(dir, "low.f32", &llen);
+    float *ll1_want = (float *)read_bytes(dir, "ll1.f32", &l1len);
+    float *want = (float *)read_bytes(dir, "image.f32", &ilen);
+    CHECK(w && low && ll1_want && want, "cannot read the decoder fixture in %s", dir);
+    if (!(w && low && ll1_want && want)) return;
+    CHECK(llen == 3 * 64 * 64 * 4 && ilen == 3 * 256 * 256 * 4, "fixture sizes");
+
+    nsbg_model *m = NULL;
+    CHECK(nsbg_model_open(NULL, wlen, &m) == NSBG_ERR_NULL_POINTER, "open NULL bytes");
+    CHECK(nsbg_model_open(w, wlen, NULL) == NSBG_ERR_NULL_POINTER, "open NULL out");
+    CHECK(nsbg_model_open(w, 5, &m) == NSBG_ERR_FORMAT && m == NULL, "truncated file -> FORMAT, out untouched");
+    CHECK(nsbg_model_open(w, wlen - 1, &m) == NSBG_ERR_FORMAT && m == NULL, "one byte short -> FORMAT");
+    unsigned char *bad = malloc(wlen);
+    memcpy(bad, w, wlen);
+    char *fmt = strstr((char *)bad + 8, "\"nsbg.format\": \"1\"");
+    CHECK(fmt != NULL, "fixture header layout");
+    if (fmt) {
+        fmt[strlen("\"nsbg.format\": \"")] = '2';
+        CHECK(nsbg_model_open(bad, wlen, &m) == NSBG_ERR_UNSUPPORTED && m == NULL, "format 2 -> UNSUPPORTED");
+    }
+    free(bad);
+    CHECK(nsbg_model_open(w, wlen, &m) == NSBG_OK && m != NULL, "open fixture");
+    memset(w, 0xAB, wlen); /* the model copied what it needs */
+
+    nsbg_model_info info;
+    memset(&info, 0, sizeof info);
+    CHECK(nsbg_model_info_get(m, NULL) == NSBG_ERR_NULL_POINTER, "info NULL");
+    CHECK(nsbg_model_info_get(m, &info) == NSBG_OK, "info");
+    CHECK(info.abi_version == 1 && info.format_version == 1 && info.kind == 1 && info.levels == 2 &&
+              info.in_size == 64 && info.out_size == 256 && info.channels == 3 &&
+              info.extension == NSBG_EXT_PERIODIZATION && info.parameters > 10000,
+          "info fields (kind %u levels %u ext %d params %llu)", info.kind, info.levels, info.extension,
+          (unsigned long long)info.parameters);
+
+    float *img = malloc(3 * 256 * 256 * sizeof *img);
+    float *ll1 = malloc(3 * 128 * 128 * sizeof *ll1);
+    for (int i = 0; i < 3 * 256 * 256; i++) img[i] = -5.0f;
+    CHECK(nsbg_decode(NULL, low, 3 * 64 * 64, img, 3 * 256 * 256) == NSBG_ERR_NULL_POINTER, "decode NULL model");
+    CHECK(nsbg_decode(m, NULL, 3 * 64 * 64, img, 3 * 256 * 256) == NSBG_ERR_NULL_POINTER, "decode NULL low");
+    CHECK(nsbg_decode(m, low, 3 * 64 * 64 - 1, img, 3 * 256 * 256) == NSBG_ERR_BUFFER_SIZE, "low_len");
+    CHECK(nsbg_decode(m, low, 3 * 64 * 64, img, 3 * 256 * 256 + 1) == NSBG_ERR_BUFFER_SIZE, "image_len");
+    CHECK(nsbg_decode_level(m, 0, low, 3 * 64 * 64, ll1, 3 * 128 * 128) == NSBG_ERR_INVALID_ARGUMENT, "level 0");
+    CHECK(nsbg_decode_level(m, 3, low, 3 * 64 * 64, ll1, 3 * 128 * 128) == NSBG_ERR_INVALID_ARGUMENT, "level 3");
+    CHECK(nsbg_decode_level(m, 2, low, 3 * 64 * 64, img, 3 * 256 * 256) == NSBG_ERR_BUFFER_SIZE, "level 2 takes 128");
+    int untouched = 1;
+    for (int i = 0; i < 3 * 256 * 256; i++) untouched &= img[i] == -5.0f;
+    CHECK(untouched, "image written by a failed call");
+
+    CHECK(nsbg_decode(m, low, 3 * 64 * 64, img, 3 * 256 * 256) == NSBG_OK, "decode");
+    double e = max_err(img, want, 3 * 256 * 256);
+    CHECK(e <= 1e-4, "decode vs PyTorch+PyWavelets: max error %g", e);
+    CHECK(nsbg_decode_level(m, 1, low, 3 * 64 * 64, ll1, 3 * 128 * 128) == NSBG_OK, "decode level 1");
+    e = max_err(ll1, ll1_want, 3 * 128 * 128);
+    CHECK(e <= 1e-4, "level 1 vs reference: max error %g", e);
+    float *img2 = malloc(3 * 256 * 256 * sizeof *img2);
+    CHECK(nsbg_decode_level(m, 2, ll1, 3 * 128 * 128, img2, 3 * 256 * 256) == NSBG_OK, "decode level 2");
+    CHECK(memcmp(img, img2, 3 * 256 * 256 * sizeof *img) == 0, "progressive decode == full decode, bit for bit");
+    printf("decoder fixture: max |nsbg - reference| = %.3g\n", max_err(img, want, 3 * 256 * 256));
+
+    pthread_t t[4];
+    struct decode_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].model = m;
+        jobs[i].low = low;
+        jobs[i].want = want;
+        pthread_create(&t[i], NULL, decode_worker, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(jobs[i].ok, "decode thread %d failed", i);
+    }
+    nsbg_model_free(m);
+    nsbg_model_free(NULL);
+    free(img);
+    free(img2);
+    free(ll1);
+    free(w);
+    free(low);
+    free(ll1_want);
+    free(want);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s SHARED/testdata/wavelet\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s SHARED/testdata/wavelet tests/fixtures/decoder\n", argv[0]);
         return 2;
     }
     int n = run_all_vectors(argv[1]);
     CHECK(n >= 24, "only %d vectors found", n);
     status_codes();
     threads();
+    model_api(argv[2]);
     printf("C ABI test (nsbg %s): %d vectors, %d checks: %d passed, %d failed\n", nsbg_version(), n, checks,
            checks - failures, failures);
     return failures == 0 ? 0 : 1;

@@ -2,8 +2,13 @@
 // the right status, and the plane left untouched after a failed call.
 #include "nsbg.hpp"
 
+#include <cstring>
+
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 static int checks = 0, failures = 0;
 #define CHECK(cond, msg)                                                    \
@@ -29,7 +34,57 @@ static void round_trip(nsbg::Extension ext, double tol) {
     CHECK(e <= tol, "round trip error too large");
 }
 
-int main() {
+static std::vector<uint8_t> read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+static std::vector<float> read_f32(const std::string &path) {
+    auto b = read_file(path);
+    std::vector<float> v(b.size() / 4);
+    std::memcpy(v.data(), b.data(), v.size() * 4);
+    return v;
+}
+
+static void model_tests(const std::string &dir) {
+    auto bytes = read_file(dir + "/tiny_wavelet.safetensors");
+    CHECK(!bytes.empty(), "fixture weights");
+    {
+        nsbg::Model model(bytes);
+        CHECK(model.info().levels == 2 && model.info().kind == 1, "info");
+        auto low = read_f32(dir + "/low.f32");
+        auto want = read_f32(dir + "/image.f32");
+        auto image = model.decode(low);
+        double e = 0;
+        for (size_t i = 0; i < want.size(); ++i) e = std::fmax(e, std::fabs(double(image[i]) - want[i]));
+        CHECK(image.size() == want.size() && e <= 1e-4, "decode vs reference");
+        auto progressive = model.decode_level(2, model.decode_level(1, low));
+        CHECK(progressive == image, "progressive == full");
+        bool threw = false;
+        try {
+            low.pop_back();
+            model.decode(low);
+        } catch (const nsbg::Error &err) {
+            threw = err.status() == NSBG_ERR_BUFFER_SIZE;
+        }
+        CHECK(threw, "short low band throws BUFFER_SIZE");
+    }  // the Model frees its handle here
+    bool threw = false;
+    try {
+        bytes.resize(100);
+        nsbg::Model bad(bytes);
+    } catch (const nsbg::Error &err) {
+        threw = err.status() == NSBG_ERR_FORMAT;
+    }
+    CHECK(threw, "truncated file throws FORMAT");
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s tests/fixtures/decoder\n", argv[0]);
+        return 2;
+    }
+    model_tests(argv[1]);
     CHECK(!nsbg::version().empty(), "version");
     round_trip<float>(nsbg::Extension::Symmetric, 1e-5);
     round_trip<double>(nsbg::Extension::Symmetric, 1e-12);
