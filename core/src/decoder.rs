@@ -145,7 +145,7 @@ enum Nets {
 pub struct Decoder {
     info: DecoderInfo,
     nets: Nets,
-    id: u64,
+    id: usize,
 }
 
 impl fmt::Debug for Decoder {
@@ -159,7 +159,7 @@ impl fmt::Debug for Decoder {
 /// Every buffer one decode call needs. Make one per thread with [`Decoder::workspace`].
 #[derive(Debug)]
 pub struct DecodeWorkspace {
-    owner: u64,
+    owner: usize,
     nets: Vec<nn::Workspace>,
     /// tiles in, network out, three bands, the level-1 output during a full decode
     tiles: Vec<f32>,
@@ -185,9 +185,10 @@ impl DecodeWorkspace {
     }
 }
 
-fn next_id() -> u64 {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
+fn next_id() -> usize {
+    // usize atomics exist on every target with atomics (32-bit microcontrollers lack 64-bit ones).
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -225,7 +226,7 @@ impl Decoder {
                         depth: l.depth,
                     };
                     let prefix = level_prefix(k + 1);
-                    let opts = nn::LoadOptions::for_side(2 * config.in_size() << k);
+                    let opts = nn::LoadOptions::for_side((2 * config.in_size()) << k);
                     nets.push(PixelNet::load_with(
                         &src,
                         &prefix,
