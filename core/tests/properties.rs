@@ -249,7 +249,10 @@ fn float_case(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases per property by default (CI time); PROPTEST_CASES=N asks for more.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+    ))]
 
     #[test]
     fn symmetric_matches_filter_form_and_reconstructs((w, h, pad, lv, seed) in plane_strategy()) {

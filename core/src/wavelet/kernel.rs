@@ -1,6 +1,8 @@
 //! The lifting formulas of wavelet.md §3.2 (float CDF 5/3 = bior2.2) and §3.4 (JPEG 2000 reversible 5/3),
-//! one scalar function per step. The traversal code in `lines.rs` is generic over this trait, so the
-//! float modes and the integer transform share one implementation of the lifting structure.
+//! one scalar function per step. This is the only place the formulas are written: both traversals
+//! (rows of lanes in `lines.rs` for the vertical pass, de-interleaved rows in `rowwise.rs` for the
+//! horizontal one) are generic over this trait, so the float modes and the integer transform share
+//! them, and the boundary rules (`lines::Boundary`) are expressed through these same steps.
 
 use core::marker::PhantomData;
 use num_traits::{Float, FloatConst};

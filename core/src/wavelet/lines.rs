@@ -1,19 +1,31 @@
-//! One-dimensional lifting over `n` samples, where a "sample" is a row of `lanes` values.
+//! The boundary rules of the lifting steps, and the lifting traversal of the vertical pass.
 //!
-//! Sample `i` occupies `data[i*ss .. i*ss + lanes]`. The vertical pass of the 2-D transform calls this
-//! with the image rows as samples (every lifting step is then a streaming, vectorisable loop over a row);
-//! the horizontal pass transposes strips of rows into scratch first and calls the same code, so one
-//! implementation of the lifting structure and its boundary rules serves both directions.
+//! The 2-D transform lifts along two axes, and each gets the traversal whose inner loops are
+//! contiguous in memory (and so vectorise):
+//! * vertical (this file, [`forward`] / [`inverse`]): the samples are whole image rows ("rows of
+//!   `lanes` values"), and every lifting step is a map *across* the lanes of three rows (a column
+//!   is strided in memory, but the same column of neighbouring rows is a contiguous run of lanes);
+//! * horizontal (`rowwise.rs`): the samples are the values of one row; the row is split into its
+//!   even and odd halves, and every lifting step is a map *along* the row over shifted slices.
 //!
-//! Both directions work in place with `(n/2 + 2) * lanes` scratch values: the unscaled high band `d`
-//! (n/2 rows) and two boundary rows. The forward pass writes low row `k` into data row `k` as soon as
-//! input rows `2k..2k+2` are consumed (row `k` is never read again); the inverse runs `k` downward so
-//! that writing output rows `2k, 2k+1` never clobbers a low row that is still to be read.
+//! Both traversals evaluate the same lifting formulas (the [`Lift`] trait) and take every value
+//! beyond a band's edge from the one set of rules below ([`Boundary`]); they differ only in how
+//! samples are laid out and in which order they are produced. (Before the row-wise pass, the
+//! horizontal pass transposed blocks of rows to reuse this traversal; the transposes cost more than
+//! the lifting itself.)
+//!
+//! Here sample `i` occupies `data[i*ss .. i*ss + lanes]`. Both directions work in place with
+//! `(n/2 + 2) * lanes` scratch values: the unscaled high band `d` (n/2 rows) and two boundary rows.
+//! The forward pass writes low row `k` into data row `k` as soon as input rows `2k..2k+2` are consumed
+//! (row `k` is never read again); the inverse runs `k` downward so that writing output rows
+//! `2k, 2k+1` never clobbers a low row that is still to be read.
 
 use super::kernel::Lift;
 
-/// Extension rule at the borders (wavelet.md §3.2, §3.3 — the `zero` mode's filter form written as
-/// lifting boundary values: `d[-1] = -x[0]/2`, `x[N] = 0` forward; `d[-1] = 0`, `x[N] = -d[nH-1]/4` inverse).
+/// Extension rule at the borders (wavelet.md §3.2, §3.3): the only values a lifting pass ever needs
+/// from beyond a band are `x[N]` (last predict, `N` even), `d[-1]` (first update) and `d[nH]` (last
+/// update, `N` odd). [`Boundary::x_end`], [`Boundary::d_start`] and [`Boundary::d_end`] say where
+/// each comes from, and the `fwd_*` / `inv_*` methods evaluate them; both traversals use only these.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Boundary {
     Symmetric,
@@ -21,9 +33,109 @@ pub(crate) enum Boundary {
     Zero,
 }
 
+/// Where a value beyond a band's edge comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Edge {
+    /// A copy of the value with this index in the same band (see each method for the band).
+    At(usize),
+    /// The `zero` mode's filter form written as a lifting boundary value: the samples the direction
+    /// reads (input samples forward, coefficients inverse) are 0 outside the signal, and the
+    /// boundary value is what the lifting step makes of them.
+    Zero,
+}
+
+impl Boundary {
+    /// `x[N]` for even `N = 2·nh`, the right operand of the last predict (forward) and unpredict
+    /// (inverse), as an index `k` of the even samples `x[2k]`. Symmetric: `x[N-2]` (whole-sample
+    /// symmetric extension); periodic: `x[0]`; zero: see [`Boundary::fwd_x_end`] /
+    /// [`Boundary::inv_x_end`]. (For odd `N` the predicts never reach past `x[N-1]`.)
+    #[inline(always)]
+    pub(crate) fn x_end(self, nh: usize) -> Edge {
+        match self {
+            Boundary::Symmetric => Edge::At(nh - 1),
+            Boundary::Periodic => Edge::At(0),
+            Boundary::Zero => Edge::Zero,
+        }
+    }
+
+    /// `d[-1]`, the left operand of the first update / unupdate, as an index of `d`. Symmetric: `d[0]`
+    /// (`d[-1] = X(-1) - (X(-2) + X(0))/2 = d[0]`); periodic: `d[nH-1]`; zero: see
+    /// [`Boundary::fwd_d_start`] / [`Boundary::inv_d_start`].
+    #[inline(always)]
+    pub(crate) fn d_start(self, nh: usize) -> Edge {
+        match self {
+            Boundary::Symmetric => Edge::At(0),
+            Boundary::Periodic => Edge::At(nh - 1),
+            Boundary::Zero => Edge::Zero,
+        }
+    }
+
+    /// `d[nH]`, the right operand of the last update / unupdate when `N` is odd, as an index of `d`:
+    /// `d[nH-1]`. Only the symmetric extension allows odd `N`.
+    #[inline(always)]
+    pub(crate) fn d_end(self, nh: usize) -> usize {
+        debug_assert_eq!(self, Boundary::Symmetric);
+        nh - 1
+    }
+
+    /// Forward `x[N]` (`N` even); `even(k)` reads the input sample `x[2k]`. Zero: `X(N) = 0`.
+    #[inline(always)]
+    pub(crate) fn fwd_x_end<K: Lift>(self, nh: usize, even: impl Fn(usize) -> K::T) -> K::T {
+        match self.x_end(nh) {
+            Edge::At(k) => even(k),
+            Edge::Zero => K::zero(),
+        }
+    }
+
+    /// Forward `d[-1]`; `even(k)` reads the input sample `x[2k]`, `d(j)` the (unscaled) `d[j]`.
+    /// Zero: `d[-1] = X(-1) - (X(-2) + X(0))/2` with `X(-1) = X(-2) = 0`, i.e. `-x[0]/2`.
+    #[inline(always)]
+    pub(crate) fn fwd_d_start<K: Lift>(
+        self,
+        nh: usize,
+        even: impl Fn(usize) -> K::T,
+        d: impl Fn(usize) -> K::T,
+    ) -> K::T {
+        match self.d_start(nh) {
+            Edge::At(j) => d(j),
+            Edge::Zero => K::predict(K::zero(), even(0), K::zero()),
+        }
+    }
+
+    /// Inverse `d[-1]`; `d(j)` reads the unscaled `d[j]`. Zero: the high coefficient `hi[-1]` is 0.
+    #[inline(always)]
+    pub(crate) fn inv_d_start<K: Lift>(self, nh: usize, d: impl Fn(usize) -> K::T) -> K::T {
+        match self.d_start(nh) {
+            Edge::At(j) => d(j),
+            Edge::Zero => K::zero(),
+        }
+    }
+
+    /// Inverse `x[N]` (`N` even); `even(k)` reads the reconstructed `x[2k]`, `d(j)` the unscaled
+    /// `d[j]`. Zero: `x[N] = s[nH] - (d[nH-1] + d[nH])/4` with `lo[nH] = hi[nH] = 0`, i.e.
+    /// `-d[nH-1]/4` (the paper's synthesis, wavelet.md §3.3).
+    #[inline(always)]
+    pub(crate) fn inv_x_end<K: Lift>(
+        self,
+        nh: usize,
+        even: impl Fn(usize) -> K::T,
+        d: impl Fn(usize) -> K::T,
+    ) -> K::T {
+        match self.x_end(nh) {
+            Edge::At(k) => even(k),
+            Edge::Zero => K::unupdate(K::zero(), d(nh - 1), K::zero()),
+        }
+    }
+}
+
+/// Scratch rows (of `lanes` values) `forward`/`inverse` need for `n` samples.
+pub(crate) const fn scratch_rows(n: usize) -> usize {
+    n / 2 + 2
+}
+
 /// Scratch values `forward`/`inverse` need for `n` samples of `lanes`.
 pub(crate) fn scratch_len(n: usize, lanes: usize) -> Option<usize> {
-    (n / 2 + 2).checked_mul(lanes)
+    scratch_rows(n).checked_mul(lanes)
 }
 
 #[inline(always)]
@@ -105,12 +217,36 @@ pub(crate) trait RowHook<T> {
     fn rows(&mut self, data: &mut [T], first: usize, count: usize);
 }
 
-/// The hook that does nothing (1-D use).
-pub(crate) struct NoHook;
+/// Rows `a..b` through the hook, in groups of at most [`HOOK_ROWS`].
+fn hook_span<T>(hook: &mut impl RowHook<T>, data: &mut [T], a: usize, b: usize) {
+    for first in (a..b).step_by(HOOK_ROWS) {
+        hook.rows(data, first, HOOK_ROWS.min(b - first));
+    }
+}
 
-impl<T> RowHook<T> for NoHook {
-    #[inline(always)]
-    fn rows(&mut self, _: &mut [T], _: usize, _: usize) {}
+/// `d[k] = predict(x[2k+1], x[2k], x[2k+2])`, with `x[N]` taken from `x_end`.
+#[inline(always)]
+fn predict_row<K: Lift>(
+    x: &[K::T],
+    dk: &mut [K::T],
+    k: usize,
+    n: usize,
+    ss: usize,
+    x_end: &[K::T],
+) {
+    let lanes = dk.len();
+    let b = if 2 * k + 2 < n {
+        row(x, 2 * k + 2, ss, lanes)
+    } else {
+        x_end
+    };
+    map3(
+        dk,
+        row(x, 2 * k + 1, ss, lanes),
+        row(x, 2 * k, ss, lanes),
+        b,
+        K::predict,
+    );
 }
 
 /// Forward lifting of `n >= 2` samples (even `n` for `Periodic`/`Zero`), result packed: low rows
@@ -130,55 +266,36 @@ pub(crate) fn forward<K: Lift>(
     let (d, extra) = scratch.split_at_mut(nh * lanes);
     let (left, extra) = extra.split_at_mut(lanes);
     let right = &mut extra[..lanes];
-    match bnd {
-        Boundary::Symmetric => {}
-        // d[-1] := d[nH-1], computed ahead so that low row 0 is final at step 0 like every other
-        // row; the loop's last step reuses it, because x[N] = x[0] is overwritten by then.
-        Boundary::Periodic => map3(
-            left,
-            row(data, n - 1, ss, lanes),
-            row(data, n - 2, ss, lanes),
-            row(data, 0, ss, lanes),
-            K::predict,
-        ),
-        // x[N] := 0 and d[-1] := predict(0, x[0], 0) = -x[0]/2.
-        Boundary::Zero => {
-            right.fill(K::zero());
-            map3(left, right, row(data, 0, ss, lanes), right, K::predict);
+    // x[N] is copied out before the loop overwrites the rows it may copy (periodic: x[0]).
+    if n.is_multiple_of(2) {
+        let x: &[K::T] = data;
+        for (i, r) in right.iter_mut().enumerate() {
+            *r = bnd.fwd_x_end::<K>(nh, |k| x[2 * k * ss + i]);
         }
     }
+    // d[-1] is needed by step 0. If it copies d[j], compute d[j] now (periodic: j = nH-1) and let
+    // step j skip it: before step j the loop writes only low rows k < j, none of d[j]'s inputs.
+    let early = match bnd.d_start(nh) {
+        Edge::At(j) => {
+            predict_row::<K>(data, &mut d[j * lanes..(j + 1) * lanes], j, n, ss, right);
+            Some(j)
+        }
+        Edge::Zero => None,
+    };
     let mut flushed = 0;
     for k in 0..nh {
-        {
-            let x: &[K::T] = data;
-            let dk = &mut d[k * lanes..(k + 1) * lanes];
-            let b = if 2 * k + 2 < n {
-                Some(row(x, 2 * k + 2, ss, lanes))
-            } else {
-                match bnd {
-                    Boundary::Symmetric => Some(row(x, n - 2, ss, lanes)),
-                    Boundary::Periodic => None,
-                    Boundary::Zero => Some(&*right),
-                }
-            };
-            match b {
-                Some(b) => map3(
-                    dk,
-                    row(x, 2 * k + 1, ss, lanes),
-                    row(x, 2 * k, ss, lanes),
-                    b,
-                    K::predict,
-                ),
-                None => dk.copy_from_slice(left),
-            }
+        if early != Some(k) {
+            predict_row::<K>(data, &mut d[k * lanes..(k + 1) * lanes], k, n, ss, right);
         }
         let dr = &d[k * lanes..(k + 1) * lanes];
         if k == 0 {
-            let dl = match bnd {
-                Boundary::Symmetric => dr,
-                Boundary::Periodic | Boundary::Zero => &*left,
-            };
-            map3_in_place(row_mut(data, 0, ss, lanes), dl, dr, K::update);
+            {
+                let (x, dd): (&[K::T], &[K::T]) = (data, d);
+                for (i, l) in left.iter_mut().enumerate() {
+                    *l = bnd.fwd_d_start::<K>(nh, |m| x[2 * m * ss + i], |j| dd[j * lanes + i]);
+                }
+            }
+            map3_in_place(row_mut(data, 0, ss, lanes), left, dr, K::update);
         } else {
             let dl = &d[(k - 1) * lanes..k * lanes];
             let (dst, o) = split(data, k, ss, lanes);
@@ -190,11 +307,17 @@ pub(crate) fn forward<K: Lift>(
             flushed = k + 1;
         }
     }
-    let last = &d[(nh - 1) * lanes..nh * lanes];
     if n % 2 == 1 {
-        // Symmetric, odd n: d[nH] := d[nH-1].
+        let dl = &d[(nh - 1) * lanes..nh * lanes];
+        let j = bnd.d_end(nh);
         let (dst, o) = split(data, nh, ss, lanes);
-        map3(dst, o.get(n - 1), last, last, K::update);
+        map3(
+            dst,
+            o.get(n - 1),
+            dl,
+            &d[j * lanes..(j + 1) * lanes],
+            K::update,
+        );
     }
     if flushed < nl {
         hook.rows(data, flushed, nl - flushed);
@@ -240,29 +363,49 @@ pub(crate) fn inverse<K: Lift>(
             );
         }
     }
+    let d: &[K::T] = d;
+    for (i, l) in left.iter_mut().enumerate() {
+        *l = bnd.inv_d_start::<K>(nh, |j| d[j * lanes + i]);
+    }
+    let left: &[K::T] = left;
+    // Unupdate operands of x[2k]: d[k-1] (d[-1] = `left`) and d[k] (odd n: d[nH] copies a d).
+    let d_left = |k: usize| {
+        if k > 0 {
+            &d[(k - 1) * lanes..k * lanes]
+        } else {
+            left
+        }
+    };
+    let d_right = |k: usize| {
+        let j = if k < nh { k } else { bnd.d_end(nh) };
+        &d[j * lanes..(j + 1) * lanes]
+    };
     // Low rows [0, ready_lo) and [ready_hi, nl) have been through the hook.
     let (mut ready_lo, mut ready_hi) = (0, nl);
-    let last = &d[(nh - 1) * lanes..nh * lanes];
-    match bnd {
-        Boundary::Symmetric => {}
-        // x[N] := x[0], computed before row 0 is overwritten.
-        Boundary::Periodic => {
-            ready_lo = HOOK_ROWS.min(nl);
-            hook.rows(data, 0, ready_lo);
-            map3(
-                right,
-                row(data, 0, ss, lanes),
-                last,
-                &d[..lanes],
-                K::unupdate,
+    if n.is_multiple_of(2) {
+        // The loop needs x[N] at its first step (k descends). If it copies x[2j], x[2j] is evaluated
+        // now from low row j by the same expression the loop uses, so the copy is exact.
+        // Low row j must have been through the hook first: mark it ready together with the rows
+        // between it and the nearer end of the low band (j is 0 or nH-1), as the loop would.
+        if let Edge::At(j) = bnd.x_end(nh) {
+            if 2 * j < nl {
+                ready_lo = (j + 1).max(HOOK_ROWS.min(nl));
+                hook_span(hook, data, 0, ready_lo);
+            } else {
+                ready_hi = j.min(nl.saturating_sub(HOOK_ROWS));
+                hook_span(hook, data, ready_hi, nl);
+            }
+        }
+        let x: &[K::T] = data;
+        for (i, r) in right.iter_mut().enumerate() {
+            *r = bnd.inv_x_end::<K>(
+                nh,
+                |j| K::unupdate(x[j * ss + i], d_left(j)[i], d_right(j)[i]),
+                |j| d[j * lanes + i],
             );
         }
-        // d[-1] := 0 and x[N] := unupdate(0, d[nH-1], 0) = -d[nH-1]/4.
-        Boundary::Zero => {
-            left.fill(K::zero());
-            map3(right, left, last, left, K::unupdate);
-        }
     }
+    let right: &[K::T] = right;
     for k in (0..nl).rev() {
         if k < ready_hi && k >= ready_lo {
             // Rows start..=k are untouched low rows: this loop only writes rows >= 2k.
@@ -270,36 +413,23 @@ pub(crate) fn inverse<K: Lift>(
             hook.rows(data, start, k + 1 - start);
             ready_hi = start;
         }
-        let dl = if k > 0 {
-            &d[(k - 1) * lanes..k * lanes]
-        } else {
-            match bnd {
-                Boundary::Symmetric => &d[..lanes],
-                Boundary::Periodic => last,
-                Boundary::Zero => &*left,
-            }
-        };
-        // Odd n, last even sample: d[nH] := d[nH-1].
-        let dr = if k < nh {
-            &d[k * lanes..(k + 1) * lanes]
-        } else {
-            last
-        };
         if k == 0 {
-            map3_in_place(row_mut(data, 0, ss, lanes), dl, dr, K::unupdate);
+            map3_in_place(
+                row_mut(data, 0, ss, lanes),
+                d_left(0),
+                d_right(0),
+                K::unupdate,
+            );
         } else {
             let (dst, o) = split(data, 2 * k, ss, lanes);
-            map3(dst, o.get(k), dl, dr, K::unupdate);
+            map3(dst, o.get(k), d_left(k), d_right(k), K::unupdate);
         }
         if k < nh {
             let (dst, o) = split(data, 2 * k + 1, ss, lanes);
             let b = if 2 * k + 2 < n {
                 o.get(2 * k + 2)
             } else {
-                match bnd {
-                    Boundary::Symmetric => o.get(n - 2),
-                    Boundary::Periodic | Boundary::Zero => &*right,
-                }
+                right
             };
             map3(
                 dst,

@@ -11,6 +11,7 @@
 mod kernel;
 mod lines;
 mod plane;
+mod rowwise;
 
 use crate::Error;
 use kernel::{FloatLift, Lift, Rev53};
