@@ -8,6 +8,8 @@ use nsbg_core::wavelet::Extension;
 
 /// # Safety
 /// `src` valid for reads, `dst` for writes, of `channels*side*side` floats each.
+// Mirrors the two C signatures' arguments one to one (plus the direction), hence the count.
+#[allow(clippy::too_many_arguments)]
 unsafe fn call(
     src: *const f32,
     src_len: Option<usize>,
