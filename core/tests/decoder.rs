@@ -27,6 +27,16 @@ fn model(
     seed: u64,
     tail_bias: Option<&dyn Fn(usize, usize) -> f32>,
 ) -> Vec<u8> {
+    model_as(config, seed, tail_bias, Dtype::F32)
+}
+
+/// [`model`] stored as `dtype`.
+fn model_as(
+    config: &ModelConfig,
+    seed: u64,
+    tail_bias: Option<&dyn Fn(usize, usize) -> f32>,
+    dtype: Dtype,
+) -> Vec<u8> {
     let mut rng = Rng(seed);
     let specs = config.required_tensors();
     let mut data: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
@@ -63,7 +73,7 @@ fn model(
             data: v,
         })
         .collect();
-    weights::write(config, &BTreeMap::new(), &tensors, Dtype::F32).unwrap()
+    weights::write(config, &BTreeMap::new(), &tensors, dtype).unwrap()
 }
 
 fn tiny_wavelet(ext: Extension) -> ModelConfig {
@@ -285,4 +295,35 @@ fn matches_the_independent_pytorch_pywt_pipeline() {
         e1 <= 1e-4 && e2 <= 1e-4,
         "level 1 max error {e1:e}, image max error {e2:e}"
     );
+}
+
+/// The same random model stored as F16 and BF16 (widened to f32 at load) decodes close to the F32
+/// file: the error is the weights' rounding propagated through both levels, reported here.
+#[test]
+fn half_precision_weights_error_vs_f32() {
+    let cfg = tiny_wavelet(Extension::Symmetric);
+    let low = low_band(4);
+    let decode = |dtype| {
+        let dec = Decoder::from_bytes(&model_as(&cfg, 21, None, dtype)).unwrap();
+        let mut ws = dec.workspace().unwrap();
+        let mut image = vec![0.0f32; 3 * 256 * 256];
+        dec.decode(&low, &mut image, &mut ws).unwrap();
+        image
+    };
+    let reference = decode(Dtype::F32);
+    let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (dtype, bound) in [(Dtype::F16, 2e-3f32), (Dtype::BF16, 2e-2)] {
+        let image = decode(dtype);
+        let err = image
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        println!("{dtype:?} weights: max |image - f32 image| = {err:e} (image max {scale})");
+        assert!(
+            err > 0.0,
+            "{dtype:?} gave exactly the f32 result: rounding did not happen"
+        );
+        assert!(err <= bound * scale, "{dtype:?}: {err} > {bound}·{scale}");
+    }
 }
