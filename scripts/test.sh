@@ -26,18 +26,19 @@ step() {
   fi
 }
 
-build_dir="$root/target/abi-tests"
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+build_dir="$target_dir/abi-tests"
 c_tests() {
   cargo build --quiet --release -p nsbg-ffi || return 1
   mkdir -p "$build_dir"
-  local lib="$root/target/release" flags=(-Wall -Wextra -Werror -Wpedantic -Iinclude)
+  local lib="$target_dir/release" flags=(-Wall -Wextra -Werror -Wpedantic -Iinclude)
   cc -std=c11 "${flags[@]}" tests/c/test_abi.c -o "$build_dir/test_abi_shared" -L"$lib" -lnsbg -Wl,-rpath,"$lib" -lpthread -lm &&
   cc -std=c11 "${flags[@]}" tests/c/test_abi.c -o "$build_dir/test_abi_static" "$lib/libnsbg.a" -lpthread -ldl -lm &&
   "$build_dir/test_abi_shared" "$NSBG_SHARED/testdata/wavelet" tests/fixtures/decoder &&
   "$build_dir/test_abi_static" "$NSBG_SHARED/testdata/wavelet" tests/fixtures/decoder
 }
 cpp_tests() {
-  local lib="$root/target/release"
+  local lib="$target_dir/release"
   c++ -std=c++17 -Wall -Wextra -Werror -Wpedantic -Iinclude tests/cpp/test_abi.cpp -o "$build_dir/test_cpp_shared" \
       -L"$lib" -lnsbg -Wl,-rpath,"$lib" -lpthread &&
   c++ -std=c++17 -Wall -Wextra -Werror -Wpedantic -Iinclude tests/cpp/test_abi.cpp -o "$build_dir/test_cpp_static" \
@@ -46,9 +47,9 @@ cpp_tests() {
 }
 exported_symbols() {
   local bad
-  bad=$(nm -D --defined-only target/release/libnsbg.so | awk '{print $3}' | grep -v '^nsbg_' || true)
+  bad=$(nm -D --defined-only "$target_dir/release/libnsbg.so" | awk '{print $3}' | grep -v '^nsbg_' || true)
   if [ -n "$bad" ]; then echo "symbols outside the nsbg_ prefix:"; echo "$bad"; return 1; fi
-  echo "only nsbg_* symbols exported ($(nm -D --defined-only target/release/libnsbg.so | grep -c ' nsbg_'))"
+  echo "only nsbg_* symbols exported ($(nm -D --defined-only "$target_dir/release/libnsbg.so" | grep -c ' nsbg_'))"
 }
 no_std() {
   cargo build --quiet -p nsbg-core --target thumbv7em-none-eabihf &&
