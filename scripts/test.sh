@@ -46,10 +46,11 @@ cpp_tests() {
   "$build_dir/test_cpp_shared" tests/fixtures/decoder && "$build_dir/test_cpp_static" tests/fixtures/decoder
 }
 exported_symbols() {
-  local bad
-  bad=$(nm -D --defined-only "$target_dir/release/libnsbg.so" | awk '{print $3}' | grep -v '^nsbg_' || true)
+  local so="$target_dir/release/libnsbg.so" bad
+  [ -f "$so" ] || { echo "missing $so"; return 1; }
+  bad=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^nsbg_' || true)
   if [ -n "$bad" ]; then echo "symbols outside the nsbg_ prefix:"; echo "$bad"; return 1; fi
-  echo "only nsbg_* symbols exported ($(nm -D --defined-only "$target_dir/release/libnsbg.so" | grep -c ' nsbg_'))"
+  echo "only nsbg_* symbols exported ($(nm -D --defined-only "$so" | grep -c ' nsbg_'))"
 }
 no_std() {
   cargo build --quiet -p nsbg-core --target thumbv7em-none-eabihf &&
