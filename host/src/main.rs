@@ -1,15 +1,34 @@
 //! `nsbg-host`: the command-line host of nsbg (see `nsbg-host --help`).
 //!
 //! Subcommands: `bands` (wavelet band picture of a photo), `roundtrip` (transform exactness per mode),
-//! `sample` (demo; the GAN sampler is not implemented yet) and `bench-dwt` (transform speed vs memcpy).
+//! `sample` (demo; the GAN sampler is not implemented yet), `bench-dwt` (transform speed vs memcpy),
+//! `train-decoder` / `train-pixel` (one decoder level per run, tch), `export` (run folders → weight file
+//! v1), `decode` (images → low band → decoder, core or tch backend), `eval-recon` (reconstruction
+//! table) and `torch-info`.
 //! Errors are reported as one `error: …` line with their context chain and exit status 1; argument
 //! errors come from clap (exit status 2). Logging: `RUST_LOG=info` (or `debug`) on stderr.
 
 mod bands;
 mod bench;
+mod checkpoint;
 mod cli;
+mod data;
+mod decode;
+mod default_weights;
+mod device;
+mod eval_recon;
+mod export;
+mod font;
+mod grid;
 mod image_io;
+mod nets;
+mod plot;
+mod preset;
+mod rng;
 mod roundtrip;
+mod subbands;
+mod tch_decoder;
+mod train;
 
 use std::process::ExitCode;
 
@@ -33,16 +52,58 @@ fn sample(args: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
+fn torch_info() {
+    println!("libtorch: {}", device::libtorch_dir());
+    println!("{}", device::cuda_summary());
+    println!("cudnn: {}", tch::Cuda::cudnn_is_available());
+    println!("threads: {}", tch::get_num_threads());
+}
+
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Bands(a) => bands::run(a),
         Command::Roundtrip(a) => roundtrip::run(a),
         Command::Sample(a) => sample(a),
         Command::BenchDwt(a) => bench::run(a),
+        Command::TrainDecoder(a) => train::train_decoder(a),
+        Command::TrainPixel(a) => train::train_pixel(a),
+        Command::Export(a) => export::run(a),
+        Command::Decode(a) => decode::run(a),
+        Command::EvalRecon(a) => eval_recon::run(a).map(drop),
+        Command::TorchInfo => {
+            torch_info();
+            Ok(())
+        }
     }
 }
 
+/// libtorch's CPU kernels run on OpenMP (libgomp), whose threads spin while they wait at barriers.
+/// On a machine shared with other work a descheduled thread then stalls the others: measured here,
+/// a small UNet ran 10× slower than with passive waiting. libgomp reads `OMP_WAIT_POLICY` only when it
+/// is loaded, before `main`, so unless the user chose a policy we set `PASSIVE` and re-execute
+/// ourselves once (same PID, same arguments). Set `OMP_WAIT_POLICY=ACTIVE` to keep spinning.
+fn ensure_passive_openmp() {
+    use std::os::unix::process::CommandExt;
+    const KEY: &str = "OMP_WAIT_POLICY";
+    if std::env::var_os(KEY).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let err = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env(KEY, "PASSIVE")
+        .exec();
+    // Only reached if exec failed: carry on with the default policy.
+    tracing::debug!("cannot re-execute with {KEY}=PASSIVE: {err}");
+}
+
 fn main() -> ExitCode {
+    ensure_passive_openmp();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

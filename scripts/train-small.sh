@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Re-creates the shipped small decoders and their reconstruction table:
+#   1. trains the `small` NSBG decoder (level 1, then level 2 on the true LL1) and the `small` NSBG-PIXEL
+#      decoder (level 1, level 2) on shared/data/photos/train, each for a fixed wall-clock budget;
+#   2. exports weights/nsbg-small.safetensors and weights/nsbg-pixel-small.safetensors (f16), each
+#      level's model of lowest validation loss (`export --best`; validated every 100 steps on photos/val),
+#      and, for comparison, the last checkpoints (out/train-small/*-last.safetensors);
+#   3. runs eval-recon on photos/val and photos/train for both (out/train-small/eval-*/).
+#
+# Knobs (environment): NSBG_BUDGET_MIN (minutes per network, default 12), NSBG_RUNS (run folders,
+# default out/train-small), NSBG_THREADS (libtorch threads, default 0 = all cores), NSBG_SEED (0),
+# NSBG_RESUME=1 (continue existing runs instead of starting over), NSBG_SKIP_TRAIN=1 (export + eval only).
+# The machine is assumed shared: training runs under `nice -n 10`, and budgets are wall-clock.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+NSBG_CACHE=${NSBG_CACHE:-$HOME/.cache/nsbg}
+if [ ! -f "$NSBG_CACHE/env.sh" ]; then
+  "$root/scripts/setup.sh"
+fi
+# shellcheck disable=SC1091
+source "$NSBG_CACHE/env.sh"
+cd "$root"
+
+budget=${NSBG_BUDGET_MIN:-12}
+runs=${NSBG_RUNS:-$root/out/train-small}
+threads=${NSBG_THREADS:-0}
+seed=${NSBG_SEED:-0}
+target=${CARGO_TARGET_DIR:-$root/target}
+export NSBG_SHARED=${NSBG_SHARED:-$(cd "$root/../shared" && pwd)}
+photos="$NSBG_SHARED/data/photos"
+
+cargo build --quiet --release -p nsbg-host
+bin="$target/release/nsbg-host"
+mkdir -p "$runs"
+log="$runs/commands.log"
+run() {
+  echo "+ $*" | tee -a "$log"
+  "$@"
+}
+
+if [ "${NSBG_RESUME:-0}" = 1 ]; then again=(--resume); else again=(--force); fi
+common=(--preset small --seed "$seed" --time-budget "$budget" --threads "$threads"
+        --data "$photos/train" --val-data "$photos/val" --cache "$runs/cache" "${again[@]}")
+
+if [ "${NSBG_SKIP_TRAIN:-0}" != 1 ]; then
+  {
+    echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$bin" torch-info
+  } >> "$log"
+  run nice -n 10 "$bin" train-decoder --level 1 --out "$runs/nsbg-l1" "${common[@]}"
+  run nice -n 10 "$bin" train-decoder --level 2 --level2-input gt --out "$runs/nsbg-l2" "${common[@]}"
+  run nice -n 10 "$bin" train-pixel --level 1 --out "$runs/pixel-l1" "${common[@]}"
+  run nice -n 10 "$bin" train-pixel --level 2 --out "$runs/pixel-l2" "${common[@]}"
+fi
+
+mkdir -p weights
+run "$bin" export "$runs/nsbg-l1" "$runs/nsbg-l2" --best --dtype f16 --out weights/nsbg-small.safetensors
+run "$bin" export "$runs/pixel-l1" "$runs/pixel-l2" --best --dtype f16 --out weights/nsbg-pixel-small.safetensors
+run "$bin" export "$runs/nsbg-l1" "$runs/nsbg-l2" --out "$runs/nsbg-small-last.safetensors"
+run "$bin" export "$runs/pixel-l1" "$runs/pixel-l2" --out "$runs/nsbg-pixel-small-last.safetensors"
+for split in val train; do
+  run "$bin" eval-recon --weights weights/nsbg-small.safetensors \
+    --pixel-weights weights/nsbg-pixel-small.safetensors \
+    --data "$photos/$split" --out "$runs/eval-$split" --threads "$threads"
+  run "$bin" eval-recon --weights "$runs/nsbg-small-last.safetensors" \
+    --pixel-weights "$runs/nsbg-pixel-small-last.safetensors" \
+    --data "$photos/$split" --out "$runs/eval-$split-last" --threads "$threads"
+done
+echo "done: weights/nsbg-small.safetensors, weights/nsbg-pixel-small.safetensors, $runs/eval-*/eval-recon.md"
