@@ -320,7 +320,8 @@ pub fn shared_dir() -> PathBuf {
 
 /// The default dataset split (`train` or `val`) of the shared photo set.
 pub fn default_split(split: &str) -> PathBuf {
-    shared_dir().join("data/photos").join(split)
+    let dir = shared_dir().join("data/photos").join(split);
+    dir.canonicalize().unwrap_or(dir)
 }
 
 #[cfg(test)]
