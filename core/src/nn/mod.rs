@@ -327,6 +327,34 @@ impl Workspace {
 }
 
 /// Element counts of every workspace region (each rounded to 64-byte lines).
+/// The checks every network's `forward` makes before writing: buffer lengths and a workspace made for
+/// this network, side and thread count.
+fn check_call(
+    input: usize,
+    needed_in: usize,
+    output: usize,
+    needed_out: usize,
+    ws: &Workspace,
+    layout: &Layout,
+) -> Result<(), NnError> {
+    if input != needed_in {
+        return Err(NnError::InputLength {
+            needed: needed_in,
+            got: input,
+        });
+    }
+    if output != needed_out {
+        return Err(NnError::OutputLength {
+            needed: needed_out,
+            got: output,
+        });
+    }
+    if ws.layout != *layout {
+        return Err(NnError::WorkspaceMismatch);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
     /// Identifies the network (its address range of parameters is not stable, so a shape hash).

@@ -283,21 +283,7 @@ impl WaveletNet {
         self.check_side(side)?;
         let hw = side * side;
         let (ni, no) = (self.shape.n_in * hw, 3 * self.shape.n_tails * hw);
-        if input.len() != ni {
-            return Err(NnError::InputLength {
-                needed: ni,
-                got: input.len(),
-            });
-        }
-        if output.len() != no {
-            return Err(NnError::OutputLength {
-                needed: no,
-                got: output.len(),
-            });
-        }
-        if ws.layout != self.layout(side) {
-            return Err(NnError::WorkspaceMismatch);
-        }
+        super::check_call(input.len(), ni, output.len(), no, ws, &self.layout(side))?;
         with_kernel!(self.isa, k => self.run(k, input, side, output, ws));
         count_run(self.isa);
         Ok(())

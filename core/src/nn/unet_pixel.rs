@@ -215,21 +215,7 @@ impl PixelNet {
     ) -> Result<(), NnError> {
         self.check_side(side)?;
         let (ni, no) = (3 * side * side, 12 * side * side);
-        if input.len() != ni {
-            return Err(NnError::InputLength {
-                needed: ni,
-                got: input.len(),
-            });
-        }
-        if output.len() != no {
-            return Err(NnError::OutputLength {
-                needed: no,
-                got: output.len(),
-            });
-        }
-        if ws.layout != self.layout(side) {
-            return Err(NnError::WorkspaceMismatch);
-        }
+        super::check_call(input.len(), ni, output.len(), no, ws, &self.layout(side))?;
         with_kernel!(self.isa, k => self.run(k, input, side, output, ws));
         count_run(self.isa);
         Ok(())
