@@ -793,3 +793,111 @@ fn decode_uses_the_shipped_weights_by_default() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--holdout K` validates (and keeps `best/`) on K source pictures held out of the training folder,
+/// never on crops of a picture it trains on, and leaves `--val-data` out of training entirely.
+#[test]
+fn holdout_validates_on_unseen_training_pictures() {
+    let dir = temp_dir("holdout");
+    let data = dir.join("train");
+    std::fs::create_dir_all(&data).unwrap();
+    // Three source pictures, two crops each.
+    let src = photos().join("train");
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut picked = Vec::new();
+    for n in &names {
+        let source = &n[..n.rfind("__").unwrap()];
+        let have = picked
+            .iter()
+            .filter(|p: &&String| p.starts_with(source))
+            .count();
+        let sources: std::collections::BTreeSet<&str> = picked
+            .iter()
+            .map(|p: &String| &p[..p.rfind("__").unwrap()])
+            .collect();
+        if have < 2 && (sources.contains(source) || sources.len() < 3) {
+            picked.push(n.clone());
+        }
+    }
+    assert_eq!(picked.len(), 6);
+    for n in &picked {
+        std::fs::copy(src.join(n), data.join(n)).unwrap();
+    }
+    let run_dir = dir.join("run");
+    let (d, r) = (data.to_str().unwrap(), run_dir.to_str().unwrap());
+    let out = run(&[
+        "train-decoder",
+        "--preset",
+        "tiny",
+        "--level",
+        "1",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--data",
+        d,
+        "--out",
+        r,
+        "--holdout",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("held-out source picture"))
+        .unwrap_or_else(|| panic!("no holdout line in {err}"));
+    let held = line.rsplit(": ").next().unwrap().trim();
+    assert!(
+        picked.iter().filter(|p| p.starts_with(held)).count() == 2,
+        "{line}"
+    );
+    let summary = json(&run_dir.join("summary.json"));
+    assert_eq!(summary["val_source"], "holdout");
+    assert_eq!(summary["val_images"], 2);
+    assert_eq!(summary["train_images"], 4);
+    assert_eq!(json(&run_dir.join("config.json"))["holdout"], 1);
+    assert!(metrics(&run_dir).iter().any(|m| m["kind"] == "val"));
+    fails(
+        &[
+            "train-decoder",
+            "--preset",
+            "tiny",
+            "--level",
+            "1",
+            "--data",
+            d,
+            "--out",
+            r,
+            "--force",
+            "--holdout",
+            "1",
+            "--val-data",
+            d,
+        ],
+        &["--holdout", "--val-data"],
+    );
+    fails(
+        &[
+            "train-decoder",
+            "--preset",
+            "tiny",
+            "--level",
+            "1",
+            "--data",
+            d,
+            "--out",
+            r,
+            "--force",
+            "--holdout",
+            "3",
+        ],
+        &["cannot hold out 3", "only 3"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
