@@ -68,6 +68,16 @@ fn fails(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// Sorted file names in a folder.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -166,7 +176,15 @@ fn tiny_pipeline_train_export_decode_parity_eval() {
         [0, 3, 6].contains(&best["step"].as_u64().unwrap()),
         "{state}"
     );
-    assert!(r1.join("best/model.safetensors").is_file());
+    // Exactly the best step's model (older best models are removed) and its record.
+    let best_step = best["step"].as_u64().unwrap();
+    assert_eq!(
+        file_names(&r1.join("best")),
+        vec![
+            "best.json".to_string(),
+            format!("model-{best_step:08}.safetensors")
+        ]
+    );
     let files: Vec<_> = std::fs::read_dir(r1.join("checkpoints"))
         .unwrap()
         .flatten()
