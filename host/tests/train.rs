@@ -447,12 +447,7 @@ fn unreadable_files_are_skipped_and_counted() {
     let data = dir.join("data/class_a");
     std::fs::create_dir_all(&data).unwrap();
     let val = photos().join("val");
-    let mut names: Vec<_> = std::fs::read_dir(&val)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    names.sort();
+    let names: Vec<PathBuf> = file_names(&val).iter().map(|n| val.join(n)).collect();
     for p in names.iter().take(5) {
         std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
     }
@@ -821,13 +816,8 @@ fn holdout_validates_on_unseen_training_pictures() {
     std::fs::create_dir_all(&data).unwrap();
     // Three source pictures, two crops each.
     let src = photos().join("train");
-    let mut names: Vec<String> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     let mut picked = Vec::new();
-    for n in &names {
+    for n in &file_names(&src) {
         let source = &n[..n.rfind("__").unwrap()];
         let have = picked
             .iter()
@@ -881,8 +871,8 @@ fn holdout_validates_on_unseen_training_pictures() {
     assert_eq!(summary["train_images"], 4);
     assert_eq!(json(&run_dir.join("config.json"))["holdout"], 1);
     assert!(metrics(&run_dir).iter().any(|m| m["kind"] == "val"));
-    fails(
-        &[
+    let new_run = |extra: &[&'static str]| {
+        let mut a = vec![
             "train-decoder",
             "--preset",
             "tiny",
@@ -893,28 +883,16 @@ fn holdout_validates_on_unseen_training_pictures() {
             "--out",
             r,
             "--force",
-            "--holdout",
-            "1",
-            "--val-data",
-            d,
-        ],
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    fails(
+        &new_run(&["--holdout", "1", "--val-data", "x"]),
         &["--holdout", "--val-data"],
     );
     fails(
-        &[
-            "train-decoder",
-            "--preset",
-            "tiny",
-            "--level",
-            "1",
-            "--data",
-            d,
-            "--out",
-            r,
-            "--force",
-            "--holdout",
-            "3",
-        ],
+        &new_run(&["--holdout", "3"]),
         &["cannot hold out 3", "only 3"],
     );
     let _ = std::fs::remove_dir_all(&dir);
