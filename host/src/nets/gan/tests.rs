@@ -535,3 +535,39 @@ mod files {
         );
     }
 }
+
+/// Paper-size models on this machine's CPU: construction with orthogonal init, one training-mode
+/// forward + backward of D(G(z)) at batch 2, one eval-mode G forward. Slow (minutes), so ignored;
+/// run with `cargo test -p nsbg-host --bin nsbg-host paper_size -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn paper_size_forward_backward() {
+    tch::manual_seed(9);
+    for arch in [Arch::BigGanDeep, Arch::BigGan] {
+        let cfg = GanConfig::paper(arch);
+        let t = std::time::Instant::now();
+        let gvs = VarStore::new(Device::Cpu);
+        let g = Generator::new(&gvs.root(), &cfg).unwrap();
+        let dvs = VarStore::new(Device::Cpu);
+        let d = Discriminator::new(&dvs.root(), &cfg).unwrap();
+        let init_s = t.elapsed().as_secs_f64();
+        let z = Tensor::randn([2, g.dim_z()], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[3i64, 999]);
+        let t = std::time::Instant::now();
+        let s = d.forward(&g.forward(&z, &y, true), &y, true);
+        s.mean(Kind::Float).backward();
+        let train_s = t.elapsed().as_secs_f64();
+        assert_eq!(s.size(), [2]);
+        assert_eq!(s.isfinite().all().int64_value(&[]), 1);
+        let t = std::time::Instant::now();
+        let x = tch::no_grad(|| g.forward(&z, &y, false));
+        let eval_s = t.elapsed().as_secs_f64();
+        assert_eq!(x.size(), [2, 3, 64, 64]);
+        eprintln!(
+            "{arch:?}: G {} + D {} params, init {init_s:.1} s, train fwd+bwd (batch 2) {train_s:.2} s, G eval fwd {eval_s:.2} s ({} threads)",
+            parameter_count(&gvs),
+            parameter_count(&dvs),
+            tch::get_num_threads()
+        );
+    }
+}
