@@ -151,6 +151,20 @@ pub struct TrainArgs {
     pub checkpoint_every: Option<u64>,
     #[arg(long)]
     pub sample_every: Option<u64>,
+    // ---- GPU, mixed precision, data parallel (host/README.md "GPU and multi-GPU") ----
+    /// Convolution precision: f32, bf16, or f16 (with dynamic loss scaling). Master weights stay f32.
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::train::precision::Precision>,
+    /// Micro-batches of --batch per optimizer step and rank (gradient accumulation).
+    #[arg(long)]
+    pub accumulate: Option<usize>,
+    /// Data parallel over N GPUs (cuda:0..N-1): NCCL with the `nccl` feature, else host-memory
+    /// all-reduce. Effective batch = N x accumulate x batch.
+    #[arg(long, conflicts_with = "world")]
+    pub gpus: Option<usize>,
+    /// Data parallel over N ranks (threads) all on --device: simulates --gpus N, e.g. on the CPU.
+    #[arg(long)]
+    pub world: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -16,9 +16,11 @@ mod data;
 mod decode;
 mod default_weights;
 mod device;
+mod dist;
 mod eval_recon;
 mod export;
 mod font;
+mod gpu;
 mod grid;
 mod image_io;
 mod nets;
@@ -57,6 +59,9 @@ fn torch_info() {
     println!("{}", device::cuda_summary());
     println!("cudnn: {}", tch::Cuda::cudnn_is_available());
     println!("threads: {}", tch::get_num_threads());
+    for line in gpu::report() {
+        println!("{line}");
+    }
 }
 
 fn run(cli: &Cli) -> Result<()> {
