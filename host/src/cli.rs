@@ -165,6 +165,10 @@ pub struct TrainArgs {
     /// Data parallel over N ranks (threads) all on --device: simulates --gpus N, e.g. on the CPU.
     #[arg(long)]
     pub world: Option<usize>,
+    /// Where wavelet levels compute their batches' transform and tiling: auto (the device if CUDA),
+    /// core (nsbg-core in the loader threads) or device (tensor ops on --device).
+    #[arg(long, value_enum, default_value_t = crate::train::task::DataTransform::Auto)]
+    pub data_transform: crate::train::task::DataTransform,
 }
 
 #[derive(Debug, clap::Args)]
@@ -336,6 +340,14 @@ pub struct BenchArgs {
     /// Size of the memcpy bandwidth buffer in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub memcpy_mib: u64,
+    /// Also time the tensor-op transform (`gpu::dwt`) on this device (cpu, cuda, cuda:N or auto),
+    /// plus the training data path (transform + tiling of a batch of 256x256 RGB images) against
+    /// nsbg-core in the same run.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Images per batch in the --device data-path benchmark.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch: u64,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

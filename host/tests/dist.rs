@@ -18,7 +18,11 @@ fn photos_train() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
         .join("data/photos/train");
-    assert!(dir.is_dir(), "photos not found at {} (set NSBG_SHARED)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "photos not found at {} (set NSBG_SHARED)",
+        dir.display()
+    );
     dir
 }
 
@@ -109,9 +113,34 @@ fn assert_losses_close(a: &[f64], b: &[f64], tol: f64) {
 /// Flags of a short deterministic CPU run.
 fn common<'a>(cmd: &'a str, out: &'a str, data: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        cmd, "--out", out, "--preset", "tiny", "--level", "1", "--data", data, "--limit", "8", "--no-val",
-        "--device", "cpu", "--threads", "1", "--seed", "5", "--batch", "2", "--steps", steps,
-        "--log-every", "1", "--checkpoint-every", "100", "--sample-every", "100",
+        cmd,
+        "--out",
+        out,
+        "--preset",
+        "tiny",
+        "--level",
+        "1",
+        "--data",
+        data,
+        "--limit",
+        "8",
+        "--no-val",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--batch",
+        "2",
+        "--steps",
+        steps,
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "100",
+        "--sample-every",
+        "100",
     ]
 }
 
@@ -227,7 +256,11 @@ fn f16_overflowing_steps_are_skipped_and_halve_the_scale() {
         assert!(l["loss"].as_f64().unwrap().is_finite());
     }
     for (name, t) in checkpoint_tensors(&run, "optimizer_file") {
-        assert_eq!(t.abs().max().double_value(&[]), 0.0, "{name}: Adam moved on a skipped step");
+        assert_eq!(
+            t.abs().max().double_value(&[]),
+            0.0,
+            "{name}: Adam moved on a skipped step"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -253,8 +286,16 @@ fn f16_trains_and_resumes_exactly() {
             .unwrap();
     assert_eq!(state["loss_scale"]["scale"], 65536.0, "{state}");
     ok(&[
-        "train-decoder", "--out", part.to_str().unwrap(), "--resume", "--steps", "4", "--device",
-        "cpu", "--threads", "1",
+        "train-decoder",
+        "--out",
+        part.to_str().unwrap(),
+        "--resume",
+        "--steps",
+        "4",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
     ]);
     assert_losses_close(&lw, &losses(&part), 1e-6);
     let d = max_rel_diff(
@@ -292,7 +333,16 @@ fn bad_parallel_flags_are_clear_errors() {
     a.extend(["--world", "2"]);
     ok(&a);
     fails(
-        &["train-decoder", "--out", out, "--resume", "--world", "1", "--steps", "2"],
+        &[
+            "train-decoder",
+            "--out",
+            out,
+            "--resume",
+            "--world",
+            "1",
+            "--steps",
+            "2",
+        ],
         "a resumed run keeps it",
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -139,7 +139,10 @@ impl Loader {
         }
         if let Plan::ShuffledPart { offset, len, .. } = plan {
             if len == 0 || offset + len > batch {
-                bail!("data shard {offset}..{} does not fit in a batch of {batch}", offset + len);
+                bail!(
+                    "data shard {offset}..{} does not fit in a batch of {batch}",
+                    offset + len
+                );
             }
         }
         if let Plan::Shuffled { .. } | Plan::ShuffledPart { .. } = plan {

@@ -124,7 +124,10 @@ mod tests {
         let a = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]);
         let b = Tensor::from_slice(&[5.0f32]);
         let flat = flatten(&[a.shallow_clone(), b.shallow_clone()]);
-        assert_eq!(Vec::<f32>::try_from(&flat).unwrap(), [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(&flat).unwrap(),
+            [1.0, 2.0, 3.0, 4.0, 5.0]
+        );
         let doubled = &flat * 2.0;
         unflatten(&doubled, &[a.shallow_clone(), b.shallow_clone()]);
         assert_eq!(a.size(), [2, 2]);

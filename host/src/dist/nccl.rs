@@ -54,7 +54,9 @@ impl NcclGroup {
         let mut comms: Vec<sys::ncclComm_t> = vec![std::ptr::null_mut(); devs.len()];
         // SAFETY: `comms` has room for one communicator per device in `devs`.
         check(
-            unsafe { result::comm_init_all(comms.as_mut_ptr(), devs.len() as c_int, devs.as_ptr()) },
+            unsafe {
+                result::comm_init_all(comms.as_mut_ptr(), devs.len() as c_int, devs.as_ptr())
+            },
             "ncclCommInitAll",
         )?;
         let world = comms.len();

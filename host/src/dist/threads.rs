@@ -174,7 +174,10 @@ impl Communicator for ThreadGroup {
     }
 
     fn broadcast_flat(&self, flat: &mut Tensor, root: usize) -> Result<()> {
-        ensure!(root < self.shared.world, "broadcast root {root} out of range");
+        ensure!(
+            root < self.shared.world,
+            "broadcast root {root} out of range"
+        );
         self.exchange(flat, |slots| Ok(slots[root].clone()))
     }
 

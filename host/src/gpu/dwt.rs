@@ -245,14 +245,18 @@ pub fn tile(block: &Tensor, ext: Extension) -> Result<Tensor> {
         dims.push(PATCH);
         dims.extend(std::iter::repeat_n(2, d));
         dims.push(PATCH);
-        plane
-            .reshape(&dims)
-            .permute(&patch_order(d))
-            .reshape([b, (1i64 << (2 * d)) * c, PATCH, PATCH])
+        plane.reshape(&dims).permute(&patch_order(d)).reshape([
+            b,
+            (1i64 << (2 * d)) * c,
+            PATCH,
+            PATCH,
+        ])
     }))
 }
 
-/// Inverse of [`tile`]: `[B, P·C, 32, 32]` → `[B, C, s, s]`.
+/// Inverse of [`tile`]: `[B, P·C, 32, 32]` → `[B, C, s, s]` (a decoder's output side on the device;
+/// the training pipeline itself only tiles).
+#[allow(dead_code)]
 pub fn untile(patches: &Tensor, channels: i64, ext: Extension) -> Result<Tensor> {
     let [b, pc, h, w] = check_block(patches, "untile input")?;
     ensure!(
@@ -321,7 +325,10 @@ mod tests {
             .iter()
             .zip(want)
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 1e-5 * scale, "{what}: max error {err} (scale {scale})");
+        assert!(
+            err <= 1e-5 * scale,
+            "{what}: max error {err} (scale {scale})"
+        );
     }
 
     /// Forward and inverse of every mode, on many sizes (odd ones in symmetric mode) and level
@@ -355,7 +362,11 @@ mod tests {
                 let t = Tensor::from_slice(&x).reshape([planes as i64, h as i64, w as i64]);
                 let got = dwt2(&t, levels, ext);
                 if ext != Extension::Symmetric && !even_ok {
-                    assert!(got.is_err(), "{w}x{h} L{levels} {} must be refused", ext.name());
+                    assert!(
+                        got.is_err(),
+                        "{w}x{h} L{levels} {} must be refused",
+                        ext.name()
+                    );
                     continue;
                 }
                 let got = got.unwrap();
@@ -385,7 +396,8 @@ mod tests {
             for ext in MODES {
                 let (b, c) = (2usize, 3usize);
                 let x = data(b * c * side * side, side as u64);
-                let t = Tensor::from_slice(&x).reshape([b as i64, c as i64, side as i64, side as i64]);
+                let t =
+                    Tensor::from_slice(&x).reshape([b as i64, c as i64, side as i64, side as i64]);
                 let got = tile(&t, ext).unwrap();
                 let n = c * side * side;
                 let p = (side / 32) * (side / 32);
@@ -413,7 +425,12 @@ mod tests {
         assert!(dwt2(&t, 1, Extension::Periodization).is_err());
         assert!(dwt2(&t, 0, Extension::Symmetric).is_err());
         assert!(dwt2(&t, 3, Extension::Symmetric).is_err());
-        assert!(dwt2(&Tensor::zeros([4], (Kind::Float, Device::Cpu)), 1, Extension::Symmetric).is_err());
+        assert!(dwt2(
+            &Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+            1,
+            Extension::Symmetric
+        )
+        .is_err());
         assert!(dwt2(&t.to_kind(Kind::Int), 1, Extension::Symmetric).is_err());
         let b = Tensor::zeros([1, 3, 48, 48], (Kind::Float, Device::Cpu));
         assert!(tile(&b, Extension::Symmetric).is_err());
@@ -434,7 +451,11 @@ mod tests {
             let cpu = tile(&dwt2(&x, 2, ext).unwrap(), ext).unwrap();
             let gpu = tile(&dwt2(&x.to_device(Device::Cuda(0)), 2, ext).unwrap(), ext).unwrap();
             let want = Vec::<f32>::try_from(&cpu.reshape([-1])).unwrap();
-            close(&gpu.to_device(Device::Cpu), &want, &format!("cuda {}", ext.name()));
+            close(
+                &gpu.to_device(Device::Cpu),
+                &want,
+                &format!("cuda {}", ext.name()),
+            );
         }
     }
 }

@@ -9,6 +9,7 @@
 //! calls needed do not justify a second binding crate (`nvml-wrapper` would pull in its own sys crate
 //! and error types for the same dlopen). Without the feature every query answers "unavailable".
 
+pub mod bench;
 pub mod dwt;
 
 #[cfg(feature = "cuda")]
@@ -131,7 +132,10 @@ mod tests {
                 }
             }
             Err(why) => {
-                assert!(!tch::Cuda::is_available() || cfg!(not(feature = "cuda")), "{why}");
+                assert!(
+                    !tch::Cuda::is_available() || cfg!(not(feature = "cuda")),
+                    "{why}"
+                );
                 assert_eq!(memory(0), None);
             }
         }

@@ -185,9 +185,21 @@ fn resumed_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
     }
     // The data-parallel layout and precision define the run (its effective batch and numerics).
     let flags = [
-        ("--accumulate", a.accumulate.map(|v| v.to_string()), cfg.accumulate.to_string()),
-        ("--gpus", a.gpus.map(|v| v.to_string()), cfg.world.to_string()),
-        ("--world", a.world.map(|v| v.to_string()), cfg.world.to_string()),
+        (
+            "--accumulate",
+            a.accumulate.map(|v| v.to_string()),
+            cfg.accumulate.to_string(),
+        ),
+        (
+            "--gpus",
+            a.gpus.map(|v| v.to_string()),
+            cfg.world.to_string(),
+        ),
+        (
+            "--world",
+            a.world.map(|v| v.to_string()),
+            cfg.world.to_string(),
+        ),
         (
             "--precision",
             a.precision.map(|p| p.name().to_string()),
@@ -395,7 +407,8 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         )?)),
         None => None,
     };
-    let task = Task::new(&cfg)?;
+    let mut task = Task::new(&cfg)?;
+    task.device_transform = Task::wants_device_transform(&cfg, a.data_transform, session.device);
     let (train_pre, val_pre): (Precomputed, Precomputed) = if task::needs_chained(&cfg) {
         let path = cfg
             .level1_weights
@@ -416,7 +429,9 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     } else {
         (None, None)
     };
-    let make_train = task.make_sample(train_pre);
+    // Sample grids of a run without validation data use the training images through nsbg-core.
+    let make_train_grid = task.make_sample(train_pre.clone());
+    let make_train = task.make_train_sample(train_pre);
     let make_val = task.make_sample(val_pre);
 
     // Network and optimiser.
@@ -487,19 +502,25 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     };
     let comm0 = comms.next().context("no rank 0")?;
     eprintln!(
-        "data parallel: {} rank(s) ({}: {}), {} micro-batch(es) of {} per rank, effective batch {}, {} convolutions",
+        "data parallel: {} rank(s) ({}: {}), {} micro-batch(es) of {} per rank, effective batch {}, {} convolutions, wavelet data on {}",
         cfg.world,
         comm0.backend(),
         devices.iter().map(|d| device::name(*d)).collect::<Vec<_>>().join(","),
         cfg.accumulate,
         cfg.batch,
         plan.global_batch(),
-        cfg.precision.name()
+        cfg.precision.name(),
+        if task.device_transform { "the device" } else { "the CPU (nsbg-core)" }
     );
+    let rank_task = || -> Result<Task> {
+        let mut t = Task::new(&cfg)?;
+        t.device_transform = task.device_transform;
+        Ok(t)
+    };
     let rank0 = RankStep::new(
         comm0,
         loader_for(0)?,
-        Task::new(&cfg)?,
+        rank_task()?,
         plan,
         loss_scale,
         devices[0],
@@ -518,7 +539,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         let step = RankStep::new(
             comm,
             loader_for(rank)?,
-            Task::new(&cfg)?,
+            rank_task()?,
             plan,
             loss_scale,
             device,
@@ -670,7 +691,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         if step % cfg.sample_every == 0 {
             let (ds, mk) = match &val_ds {
                 Some(v) => (v, &make_val),
-                None => (&train_ds, &make_train),
+                None => (&train_ds, &make_train_grid),
             };
             write_samples(
                 &run_dir,
@@ -738,7 +759,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     {
         let (ds, mk) = match &val_ds {
             Some(v) => (v, &make_val),
-            None => (&train_ds, &make_train),
+            None => (&train_ds, &make_train_grid),
         };
         write_samples(
             &run_dir,
@@ -770,6 +791,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "stopped_by_time_budget": stopped_by_budget,
         "device": device::name(session.device),
         "threads": tch::get_num_threads(),
+        "data_transform": if task.device_transform { "device" } else { "core" },
         "world": cfg.world,
         "accumulate": cfg.accumulate,
         "effective_batch": cfg.effective_batch(),
@@ -818,7 +840,10 @@ fn rank_devices(cfg: &RunConfig, session: Device) -> Result<Vec<Device>> {
     }
     let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
     if cfg.world > count {
-        bail!("--gpus {} asks for more GPUs than libtorch sees ({count})", cfg.world);
+        bail!(
+            "--gpus {} asks for more GPUs than libtorch sees ({count})",
+            cfg.world
+        );
     }
     Ok((0..cfg.world).map(Device::Cuda).collect())
 }
@@ -831,7 +856,10 @@ fn communicators(devices: &[Device]) -> Result<Vec<Box<dyn crate::dist::Communic
         return Ok(vec![Box::new(Single)]);
     }
     let distinct_gpus = devices.iter().all(|d| matches!(d, Device::Cuda(_)))
-        && devices.iter().enumerate().all(|(i, d)| *d == Device::Cuda(i));
+        && devices
+            .iter()
+            .enumerate()
+            .all(|(i, d)| *d == Device::Cuda(i));
     #[cfg(feature = "nccl")]
     if distinct_gpus {
         let ordinals: Vec<usize> = (0..devices.len()).collect();

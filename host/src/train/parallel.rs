@@ -143,12 +143,12 @@ impl RankStep {
         let mut loss_sum = 0.0f64;
         for m in 0..k {
             let b = plan.batch;
-            let (x, y) = self.task.tensors(
+            let (x, y) = self.task.batch_tensors(
                 &batch.x[m * b * xl..(m + 1) * b * xl],
                 &batch.y[m * b * yl..(m + 1) * b * yl],
                 b,
                 self.device,
-            );
+            )?;
             let pred = net.forward_in(&x, true, kind);
             let loss = self.task.loss(&pred, &y);
             if scale == 1.0 {
@@ -200,12 +200,7 @@ impl RankStep {
             Some(s) => {
                 let bad: i64 = grads
                     .iter()
-                    .map(|g| {
-                        g.isfinite()
-                            .logical_not()
-                            .sum(Kind::Int64)
-                            .int64_value(&[])
-                    })
+                    .map(|g| g.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]))
                     .sum();
                 s.update(bad == 0)
             }
@@ -231,8 +226,8 @@ impl RankStep {
 /// Asks every rank whether to run another step: rank 0 decides, the others learn it (one tiny
 /// all-reduce of rank 0's flag).
 fn agree_to_continue(comm: &dyn Communicator, device: Device, go: bool) -> Result<bool> {
-    let flag = Tensor::from_slice(&[if go && comm.rank() == 0 { 1f32 } else { 0f32 }])
-        .to_device(device);
+    let flag =
+        Tensor::from_slice(&[if go && comm.rank() == 0 { 1f32 } else { 0f32 }]).to_device(device);
     dist::all_reduce_sum(comm, &[flag.shallow_clone()])?;
     Ok(flag.double_value(&[]) > 0.5)
 }
@@ -287,7 +282,9 @@ impl Parallel {
     }
 
     fn rank0(&mut self) -> Result<&mut RankStep> {
-        self.rank0.as_mut().context("the data-parallel group has finished")
+        self.rank0
+            .as_mut()
+            .context("the data-parallel group has finished")
     }
 
     /// One step on all ranks (rank 0 runs on the calling thread with the caller's replica).
