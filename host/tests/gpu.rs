@@ -7,7 +7,13 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+/// The binary under test; `NSBG_HOST_BIN` overrides it when this test runs from a carried bundle
+/// on another machine (scripts/gpu-check.sh).
+fn bin() -> PathBuf {
+    std::env::var_os("NSBG_HOST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nsbg-host")))
+}
 
 fn photos_train() -> PathBuf {
     let dir = std::env::var_os("NSBG_SHARED")
@@ -30,7 +36,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .env_remove("RUST_LOG")
         .output()

@@ -21,7 +21,7 @@ const SQRT2: f64 = std::f64::consts::SQRT_2;
 const C0: f64 = -0.176_776_695_296_636_9;
 const C1: f64 = 0.353_553_390_593_273_8;
 const C2: f64 = 1.060_660_171_779_821_2;
-const E2: f64 = -0.707_106_781_186_547_6;
+const E2: f64 = -std::f64::consts::FRAC_1_SQRT_2;
 
 /// Side of one tiling patch.
 pub const PATCH: i64 = 32;
@@ -245,7 +245,7 @@ pub fn tile(block: &Tensor, ext: Extension) -> Result<Tensor> {
         dims.push(PATCH);
         dims.extend(std::iter::repeat_n(2, d));
         dims.push(PATCH);
-        plane.reshape(&dims).permute(&patch_order(d)).reshape([
+        plane.reshape(&dims).permute(patch_order(d)).reshape([
             b,
             (1i64 << (2 * d)) * c,
             PATCH,
@@ -266,7 +266,7 @@ pub fn untile(patches: &Tensor, channels: i64, ext: Extension) -> Result<Tensor>
     );
     let p = pc / channels;
     ensure!(
-        (p as u64).is_power_of_two() && p.trailing_zeros() % 2 == 0,
+        (p as u64).is_power_of_two() && p.trailing_zeros().is_multiple_of(2),
         "{p} patches per channel is not a power of 4"
     );
     let d = (p.trailing_zeros() / 2) as usize;
