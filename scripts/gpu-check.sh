@@ -14,8 +14,8 @@
 # Usage:
 #   scripts/gpu-check.sh            run the check (GPU machine)
 #   scripts/gpu-check.sh --bundle   on the build machine: build release binaries with cuda,nccl and
-#                                   copy them, stripped, with the val photos into .gpu-bundle/ (~25 MB,
-#                                   git-ignored through .git/info/exclude) to carry to the GPU machine
+#                                   copy them, stripped, with the val photos into .gpu-bundle/ (~22 MB,
+#                                   git-ignored) to carry to the GPU machine
 #   NSBG_GPU_CHECK_ALLOW_CPU=1      dry run without a GPU (same steps on the CPU, tiny sizes): checks the
 #                                   script itself; the report then says it measured nothing on a GPU.
 #
@@ -48,7 +48,6 @@ for line in sys.stdin:
   for t in "${tests[@]}"; do strip -o "$bundle/test-$(basename "$t" | sed 's/-[0-9a-f]*$//')" "$t"; done
   cp -r "$NSBG_SHARED/data/photos/val" "$bundle/data/photos/train"
   python3 -c 'import torch; print(torch.__version__.split("+")[0])' > "$bundle/torch-version"
-  grep -qx '/.gpu-bundle/' .git/info/exclude 2>/dev/null || echo '/.gpu-bundle/' >> "$(git rev-parse --git-path info/exclude)"
   du -sh "$bundle"; ls -la "$bundle"
   echo "carry .gpu-bundle to the GPU machine and run scripts/gpu-check.sh there"
   exit 0

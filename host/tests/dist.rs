@@ -150,19 +150,19 @@ fn ranks_equal_accumulation(cmd: &str) {
     let data = data.to_str().unwrap();
     let (acc, two) = (dir.join("acc"), dir.join("two"));
     let (acc_s, two_s) = (acc.to_str().unwrap(), two.to_str().unwrap());
-    let mut a = common(cmd, acc_s, data, "5");
+    let mut a = common(cmd, acc_s, data, "4");
     a.extend(["--accumulate", "2"]);
     let log = ok(&a);
     assert!(log.contains("effective batch 4"), "{log}");
-    let mut b = common(cmd, two_s, data, "5");
+    let mut b = common(cmd, two_s, data, "4");
     b.extend(["--world", "2"]);
     let log = ok(&b);
     assert!(log.contains("2 rank(s) (threads"), "{log}");
     let (la, lb) = (losses(&acc), losses(&two));
-    assert_eq!(la.len(), 5);
+    assert_eq!(la.len(), 4);
     assert_losses_close(&la, &lb, 1e-5);
     // Not a degenerate comparison: the loss moves.
-    assert!(la[0] != la[4], "{la:?}");
+    assert!(la[0] != la[3], "{la:?}");
     let d = max_rel_diff(
         &checkpoint_tensors(&acc, "model_file"),
         &checkpoint_tensors(&two, "model_file"),
@@ -173,10 +173,10 @@ fn ranks_equal_accumulation(cmd: &str) {
         &checkpoint_tensors(&two, "optimizer_file"),
     );
     assert!(d <= 1e-5, "final Adam state differs by {d:e} (relative)");
-    // Both saw the same images: 5 steps x effective batch 4.
+    // Both saw the same images: 4 steps x effective batch 4.
     for run in [&acc, &two] {
         let last = train_lines(run).pop().unwrap();
-        assert_eq!(last["images"], 20);
+        assert_eq!(last["images"], 16);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

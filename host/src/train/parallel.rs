@@ -346,3 +346,122 @@ impl Drop for Parallel {
         let _ = self.join_errors();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use clap::Parser;
+    use tch::nn::VarStore;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::data::loader::Plan;
+    use crate::data::{DataOptions, Dataset};
+    use crate::dist::Single;
+    use crate::train::config::Network;
+
+    /// World 1 without accumulation is exactly the plain training loop (forward, loss, zero_grad,
+    /// backward, Adam step on each batch of the shuffled order): bit-identical losses and weights.
+    #[test]
+    fn world_one_is_the_plain_loop() {
+        let data = crate::data::default_split("train");
+        let cli = Cli::try_parse_from([
+            "nsbg-host",
+            "train-decoder",
+            "--preset",
+            "tiny",
+            "--level",
+            "1",
+            "--out",
+            "unused",
+            "--data",
+            data.to_str().unwrap(),
+            "--limit",
+            "4",
+            "--batch",
+            "2",
+        ])
+        .unwrap();
+        let Command::TrainDecoder(a) = cli.command else {
+            unreachable!()
+        };
+        let cfg = super::super::new_config(&a.common, Network::Wavelet).unwrap();
+        let opts = DataOptions {
+            preprocess: cfg.preprocess,
+            size: cfg.image_size,
+            workers: 1,
+            cache: None,
+            extension: cfg.ext().unwrap(),
+            limit: cfg.limit,
+        };
+        let ds = Arc::new(Dataset::open(&cfg.data, &opts).unwrap());
+        let task = Task::new(&cfg).unwrap();
+        let make = task.make_sample(None);
+        let start = Position { epoch: 0, batch: 0 };
+        let replica = || {
+            tch::manual_seed(7);
+            let vs = VarStore::new(Device::Cpu);
+            let net = super::super::build_net(&cfg, &vs);
+            let adam = Adam::new(&vs, cfg.adam);
+            (vs, net, adam)
+        };
+        // The plain loop (the trainer before data parallelism).
+        let (vs_a, net_a, mut adam_a) = replica();
+        let plan = Plan::Shuffled {
+            seed: 1,
+            start,
+            batch: 2,
+        };
+        let mut loader = Loader::new(ds.clone(), plan, make.clone(), 1, 1).unwrap();
+        let mut plain = Vec::new();
+        for _ in 0..3 {
+            let b = loader.next_batch().unwrap().unwrap();
+            let (x, y) = task.tensors(&b.x, &b.y, b.len, Device::Cpu);
+            let loss = task.loss(&net_a.forward(&x, true), &y);
+            adam_a.zero_grad();
+            loss.backward();
+            adam_a.step();
+            plain.push(loss.double_value(&[]));
+        }
+        // The same through RankStep with a world of one.
+        let (vs_b, net_b, mut adam_b) = replica();
+        let plan_b = StepPlan {
+            batch: 2,
+            accumulate: 1,
+            world: 1,
+            precision: Precision::F32,
+            loss_is_sum: false,
+        };
+        let part = Plan::ShuffledPart {
+            seed: 1,
+            start,
+            batch: 2,
+            offset: 0,
+            len: 2,
+        };
+        let loader_b = Loader::new(ds, part, make, 1, 1).unwrap();
+        let task_b = Task::new(&cfg).unwrap();
+        let mut step = RankStep::new(
+            Box::new(Single),
+            loader_b,
+            task_b,
+            plan_b,
+            None,
+            Device::Cpu,
+            &vs_b,
+        );
+        let stepped: Vec<f64> = (0..3)
+            .map(|_| step.step(&net_b, &mut adam_b).unwrap().loss)
+            .collect();
+        assert_eq!(plain, stepped);
+        assert!(plain[0] != plain[2]);
+        let (va, vb) = (
+            crate::nets::named_variables(&vs_a),
+            crate::nets::named_variables(&vs_b),
+        );
+        for ((na, ta), (_, tb)) in va.iter().zip(&vb) {
+            assert!(ta.equal(tb), "{na} differs");
+        }
+    }
+}
