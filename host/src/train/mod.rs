@@ -884,10 +884,15 @@ fn communicators(devices: &[Device]) -> Result<Vec<Box<dyn crate::dist::Communic
         .collect())
 }
 
-/// Device memory in use (MiB) summed over the CUDA devices of the ranks, when it can be read.
+/// Device memory in use (MiB) summed over the distinct CUDA devices of the ranks, when it can be read.
 fn gpu_memory_mib(devices: &[Device]) -> Option<f64> {
     let mut total = None;
+    let mut seen = Vec::new();
     for d in devices {
+        if seen.contains(d) {
+            continue;
+        }
+        seen.push(*d);
         if let Device::Cuda(i) = d {
             if let Some(m) = crate::gpu::memory(*i) {
                 *total.get_or_insert(0.0) += m.used_bytes as f64 / (1024.0 * 1024.0);
