@@ -60,6 +60,8 @@ no_std() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --quiet --workspace --all-targets --features nsbg-core/std -- -D warnings
+# The GPU features (cudarc, loaded at run time) must build and lint on machines without CUDA.
+step "cargo clippy nsbg-host --features cuda,nccl" cargo clippy --quiet -p nsbg-host --all-targets --features cuda,nccl -- -D warnings
 step "cargo test (workspace)" cargo test --workspace --features nsbg-core/std
 step "no_std build (thumbv7em-none-eabihf)" no_std
 step "header is fresh (cbindgen)" scripts/gen-header.sh --check

@@ -199,8 +199,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             100.0 * r.gbps() / mem_gbps
         );
     }
+    let device_json = match &args.device {
+        Some(spec) => Some(crate::gpu::bench::run(
+            crate::device::parse(spec)?,
+            &args.sizes,
+            args.levels,
+            args.repeat,
+            usize::try_from(args.batch).context("batch")?,
+        )?),
+        None => None,
+    };
     if let Some(path) = &args.json {
-        let v = to_json(args, &rows, mem_gbps, mem_bytes);
+        let mut v = to_json(args, &rows, mem_gbps, mem_bytes);
+        if let Some(d) = device_json {
+            v["device_bench"] = d;
+        }
         let text = serde_json::to_string_pretty(&v)?;
         fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());

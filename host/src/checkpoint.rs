@@ -18,6 +18,7 @@ use tch::Tensor;
 
 use crate::data::loader::Position;
 use crate::train::config::RunConfig;
+use crate::train::precision::LossScale;
 
 pub const SIDECAR: &str = "checkpoint.json";
 const FORMAT: u32 = 1;
@@ -111,6 +112,9 @@ pub struct State {
     /// The lowest validation loss so far and its step (its model is in `best/`).
     #[serde(default)]
     pub best: Option<Best>,
+    /// Dynamic loss scale of f16 runs.
+    #[serde(default)]
+    pub loss_scale: Option<LossScale>,
 }
 
 /// The best validation result of a run.
@@ -129,6 +133,7 @@ pub struct Progress {
     pub elapsed_s: f64,
     pub val_loss: Option<f64>,
     pub best: Option<Best>,
+    pub loss_scale: Option<LossScale>,
 }
 
 const BEST_DIR: &str = "best";
@@ -183,6 +188,7 @@ pub fn save(
         elapsed_s,
         val_loss,
         best,
+        loss_scale,
     } = progress;
     let dir = run.join("checkpoints");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -201,6 +207,7 @@ pub fn save(
         optimizer_file,
         val_loss,
         best,
+        loss_scale,
     };
     write_atomic(
         &run.join(SIDECAR),

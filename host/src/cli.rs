@@ -156,6 +156,24 @@ pub struct TrainArgs {
     pub checkpoint_every: Option<u64>,
     #[arg(long)]
     pub sample_every: Option<u64>,
+    // ---- GPU, mixed precision, data parallel (host/README.md "GPU and multi-GPU") ----
+    /// Convolution precision: f32, bf16, or f16 (with dynamic loss scaling). Master weights stay f32.
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::train::precision::Precision>,
+    /// Micro-batches of --batch per optimizer step and rank (gradient accumulation).
+    #[arg(long)]
+    pub accumulate: Option<usize>,
+    /// Data parallel over N GPUs (cuda:0..N-1): NCCL with the `nccl` feature, else host-memory
+    /// all-reduce. Effective batch = N x accumulate x batch.
+    #[arg(long, conflicts_with = "world")]
+    pub gpus: Option<usize>,
+    /// Data parallel over N ranks (threads) all on --device: simulates --gpus N, e.g. on the CPU.
+    #[arg(long)]
+    pub world: Option<usize>,
+    /// Where wavelet levels compute their batches' transform and tiling: auto (the device if CUDA),
+    /// core (nsbg-core in the loader threads) or device (tensor ops on --device).
+    #[arg(long, value_enum, default_value_t = crate::train::task::DataTransform::Auto)]
+    pub data_transform: crate::train::task::DataTransform,
 }
 
 #[derive(Debug, clap::Args)]
@@ -334,6 +352,14 @@ pub struct BenchArgs {
     /// Size of the memcpy bandwidth buffer in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub memcpy_mib: u64,
+    /// Also time the tensor-op transform (`gpu::dwt`) on this device (cpu, cuda, cuda:N or auto),
+    /// plus the training data path (transform + tiling of a batch of 256x256 RGB images) against
+    /// nsbg-core in the same run.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Images per batch in the --device data-path benchmark.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch: u64,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

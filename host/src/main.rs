@@ -16,10 +16,12 @@ mod data;
 mod decode;
 mod default_weights;
 mod device;
+mod dist;
 mod eval_recon;
 mod export;
 mod export_generator;
 mod font;
+mod gpu;
 mod grid;
 mod image_io;
 mod nets;
@@ -58,6 +60,9 @@ fn torch_info() {
     println!("{}", device::cuda_summary());
     println!("cudnn: {}", tch::Cuda::cudnn_is_available());
     println!("threads: {}", tch::get_num_threads());
+    for line in gpu::report() {
+        println!("{line}");
+    }
 }
 
 fn run(cli: &Cli) -> Result<()> {

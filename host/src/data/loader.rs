@@ -37,6 +37,16 @@ pub enum Plan {
     },
     /// One pass in item order; the last batch may be short.
     Sequential { batch: usize },
+    /// Items `offset..offset + len` of every batch of the `Shuffled` plan with the same seed, start and
+    /// batch: one data-parallel rank's disjoint share of each global batch (see `crate::dist`).
+    /// Positions are those of the whole plan, so every rank's loader resumes at the same place.
+    ShuffledPart {
+        seed: u64,
+        start: Position,
+        batch: usize,
+        offset: usize,
+        len: usize,
+    },
 }
 
 /// A batch: inputs and targets of `len` samples, concatenated.
@@ -80,6 +90,17 @@ fn job(
             };
             Some((order[b * batch..(b + 1) * batch].to_vec(), next))
         }
+        Plan::ShuffledPart {
+            seed,
+            start,
+            batch,
+            offset,
+            len,
+        } => {
+            let whole = Plan::Shuffled { seed, start, batch };
+            let (items, next) = job(&whole, n, j, cache)?;
+            Some((items.get(offset..offset + len)?.to_vec(), next))
+        }
         Plan::Sequential { batch } => {
             let lo = j * batch;
             (lo < n).then(|| {
@@ -109,12 +130,22 @@ impl Loader {
         }
         let n = data.len();
         let batch = match plan {
-            Plan::Shuffled { batch, .. } | Plan::Sequential { batch } => batch,
+            Plan::Shuffled { batch, .. }
+            | Plan::Sequential { batch }
+            | Plan::ShuffledPart { batch, .. } => batch,
         };
         if batch == 0 {
             bail!("batch size must be at least 1");
         }
-        if let Plan::Shuffled { .. } = plan {
+        if let Plan::ShuffledPart { offset, len, .. } = plan {
+            if len == 0 || offset + len > batch {
+                bail!(
+                    "data shard {offset}..{} does not fit in a batch of {batch}",
+                    offset + len
+                );
+            }
+        }
+        if let Plan::Shuffled { .. } | Plan::ShuffledPart { .. } = plan {
             if n < batch {
                 bail!(
                     "the dataset has {n} images, fewer than one batch of {batch} (use a smaller --batch)"
@@ -208,6 +239,30 @@ mod tests {
         let mut c2 = None;
         for (k, want) in all[4..].iter().enumerate() {
             assert_eq!(&job(&resumed, 10, k, &mut c2).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn shuffled_parts_split_each_batch_disjointly() {
+        let whole = Plan::Shuffled {
+            seed: 5,
+            start: Position { epoch: 0, batch: 1 },
+            batch: 4,
+        };
+        let part = |offset| Plan::ShuffledPart {
+            seed: 5,
+            start: Position { epoch: 0, batch: 1 },
+            batch: 4,
+            offset,
+            len: 2,
+        };
+        let (mut c0, mut c1, mut c2) = (None, None, None);
+        for j in 0..6 {
+            let (all, next) = job(&whole, 13, j, &mut c0).unwrap();
+            let (a, na) = job(&part(0), 13, j, &mut c1).unwrap();
+            let (b, nb) = job(&part(2), 13, j, &mut c2).unwrap();
+            assert_eq!([a, b].concat(), all);
+            assert_eq!((na, nb), (next, next));
         }
     }
 

@@ -37,10 +37,21 @@ impl Conv3 {
         }
     }
 
+    /// Computes in `x`'s dtype: in mixed-precision training (`train::precision`) the f32 weights are
+    /// cast to the input's bf16/f16 by a differentiable cast, so their gradients stay f32.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1)
+        let k = x.kind();
+        if k == self.weight.kind() {
+            x.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1)
+        } else {
+            let (w, b) = (self.weight.to_kind(k), self.bias.to_kind(k));
+            x.conv2d(&w, Some(&b), [1, 1], [1, 1], [1, 1], 1)
+        }
     }
 }
+
+/// BatchNorm running-statistics momentum (PyTorch's default): `r ← (1 − m)·r + m·batch`.
+pub const BN_MOMENTUM: f64 = 0.1;
 
 #[derive(Debug)]
 pub struct BatchNorm {
@@ -64,14 +75,22 @@ impl BatchNorm {
     }
 
     /// Training mode normalises with batch statistics and updates the running ones (momentum 0.1).
+    /// A bf16/f16 input is normalised in f32 (statistics of low-precision sums are poor) and the
+    /// result returned in the input's dtype.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let k = x.kind();
+        if k != self.weight.kind() {
+            return self
+                .forward(&x.to_kind(self.weight.kind()), train)
+                .to_kind(k);
+        }
         x.batch_norm(
             Some(&self.weight),
             Some(&self.bias),
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            0.1,
+            BN_MOMENTUM,
             self.eps,
             true,
         )

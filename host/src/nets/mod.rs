@@ -44,6 +44,18 @@ impl LevelNet {
             LevelNet::Pixel(n) => n.forward(x, train),
         }
     }
+
+    /// [`Self::forward`] with the convolutions computed in `kind` (f32, bf16 or f16; see
+    /// `train::precision`). The input and the output are f32 whatever `kind` is.
+    pub fn forward_in(&self, x: &Tensor, train: bool, kind: tch::Kind) -> Tensor {
+        if kind == x.kind() {
+            return self.forward(x, train);
+        }
+        match self {
+            LevelNet::Wavelet(n) => n.forward(&x.to_kind(kind), train).to_kind(x.kind()),
+            LevelNet::Pixel(n) => n.forward_in(x, train, kind),
+        }
+    }
 }
 
 /// All variables of a store (parameters and BatchNorm running statistics), sorted by name.

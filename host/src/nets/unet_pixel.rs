@@ -62,4 +62,15 @@ impl PixelUNet {
         let r = self.residual(&u, train);
         u + r
     }
+
+    /// [`Self::forward`] with the residual UNet computed in `kind` (mixed precision); the upsampling
+    /// and the residual sum stay in `x`'s dtype (f32), so the output keeps the image's precision.
+    pub fn forward_in(&self, x: &Tensor, train: bool, kind: tch::Kind) -> Tensor {
+        if kind == x.kind() {
+            return self.forward(x, train);
+        }
+        let u = upsample2(x, false);
+        let r = self.residual(&u.to_kind(kind), train).to_kind(x.kind());
+        u + r
+    }
 }

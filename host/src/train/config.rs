@@ -10,6 +10,7 @@ use nsbg_core::weights::{
 use serde::{Deserialize, Serialize};
 
 use super::adam::AdamConfig;
+use super::precision::Precision;
 use crate::data::Preprocess;
 use crate::subbands::{self, LEVELS};
 
@@ -91,6 +92,22 @@ pub struct RunConfig {
     pub limit: Option<usize>,
     pub val_limit: Option<usize>,
     pub cache: Option<PathBuf>,
+    /// Micro-batches of `batch` per optimizer step on each rank (gradient accumulation).
+    #[serde(default = "one")]
+    pub accumulate: usize,
+    /// Data-parallel ranks; the effective batch is `world × accumulate × batch`.
+    #[serde(default = "one")]
+    pub world: usize,
+    /// Ranks on distinct GPUs (`--gpus`) rather than all on the session's device (`--world`).
+    #[serde(default)]
+    pub gpus: bool,
+    /// Convolution precision (see `train::precision`).
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RunConfig {
@@ -151,6 +168,11 @@ impl RunConfig {
         );
         self.ext()?;
         ensure!(self.batch >= 1, "batch must be at least 1");
+        ensure!(self.accumulate >= 1, "--accumulate must be at least 1");
+        ensure!(
+            self.world >= 1,
+            "the number of data-parallel ranks (--gpus/--world) must be at least 1"
+        );
         ensure!(self.adam.lr > 0.0, "learning rate must be positive");
         ensure!(
             self.log_every >= 1
@@ -195,8 +217,30 @@ impl RunConfig {
         Ok(())
     }
 
+    /// Images per optimizer step: ranks × micro-batches × batch.
+    pub fn effective_batch(&self) -> usize {
+        self.world * self.accumulate * self.batch
+    }
+
     /// Short description for logs.
     pub fn describe(&self) -> String {
+        let mut d = self.describe_network();
+        if self.effective_batch() != self.batch {
+            d += &format!(
+                ", effective batch {} = {} rank(s) x {} micro-batch(es) x {}",
+                self.effective_batch(),
+                self.world,
+                self.accumulate,
+                self.batch
+            );
+        }
+        if self.precision != Precision::F32 {
+            d += &format!(", {} convolutions", self.precision.name());
+        }
+        d
+    }
+
+    fn describe_network(&self) -> String {
         match self.network {
             Network::Wavelet => format!(
                 "NSBG level {} ({} preset: width {}, tail {}, depth {}, {} in/{} tails, input {:?}), batch {}, lr {}",

@@ -5,6 +5,8 @@
 pub mod adam;
 pub mod config;
 pub mod metrics;
+pub mod parallel;
+pub mod precision;
 pub mod task;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ use tch::{nn::VarStore, Device};
 use self::adam::{Adam, AdamConfig};
 use self::config::{Level2Input, Network, PixelLoss, RunConfig};
 use self::metrics::Metrics;
+use self::parallel::{Parallel, RankStep, StepPlan};
+use self::precision::{LossScale, Precision};
 use self::task::{Precomputed, Task};
 use crate::checkpoint::{self, Best, Progress, State};
 use crate::cli::{TrainArgs, TrainDecoderArgs, TrainPixelArgs};
@@ -153,6 +157,10 @@ fn new_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
         limit: a.limit,
         val_limit: a.val_limit,
         cache: a.cache.clone(),
+        accumulate: a.accumulate.unwrap_or(1),
+        world: a.gpus.or(a.world).unwrap_or(1),
+        gpus: a.gpus.is_some(),
+        precision: a.precision.unwrap_or_default(),
     };
     Ok(cfg)
 }
@@ -179,6 +187,45 @@ fn resumed_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
     }
     if let Some(s) = a.steps {
         cfg.steps = s;
+    }
+    // The data-parallel layout and precision define the run (its effective batch and numerics).
+    let flags = [
+        (
+            "--accumulate",
+            a.accumulate.map(|v| v.to_string()),
+            cfg.accumulate.to_string(),
+        ),
+        (
+            "--gpus",
+            a.gpus.map(|v| v.to_string()),
+            cfg.world.to_string(),
+        ),
+        (
+            "--world",
+            a.world.map(|v| v.to_string()),
+            cfg.world.to_string(),
+        ),
+        (
+            "--precision",
+            a.precision.map(|p| p.name().to_string()),
+            cfg.precision.name().to_string(),
+        ),
+    ];
+    for (flag, given, stored) in flags {
+        if let Some(given) = given {
+            if given != stored {
+                bail!(
+                    "{} was trained with {flag} {stored}; a resumed run keeps it (got {given})",
+                    a.out.display()
+                );
+            }
+        }
+    }
+    if a.gpus.is_some() && !cfg.gpus {
+        bail!(
+            "{} runs its ranks on one device (--world); resume it with --world",
+            a.out.display()
+        );
     }
     Ok(cfg)
 }
@@ -393,7 +440,8 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         )?)),
         None => None,
     };
-    let task = Task::new(&cfg)?;
+    let mut task = Task::new(&cfg)?;
+    task.device_transform = Task::wants_device_transform(&cfg, a.data_transform, session.device);
     let (train_pre, val_pre): (Precomputed, Precomputed) = if task::needs_chained(&cfg) {
         let path = cfg
             .level1_weights
@@ -414,7 +462,9 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     } else {
         (None, None)
     };
-    let make_train = task.make_sample(train_pre);
+    // Sample grids of a run without validation data use the training images through nsbg-core.
+    let make_train_grid = task.make_sample(train_pre.clone());
+    let make_train = task.make_train_sample(train_pre);
     let make_val = task.make_sample(val_pre);
 
     // Network and optimiser.
@@ -452,17 +502,91 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         Network::Pixel => format!("pixel level {} {}", cfg.level, cfg.preset),
     };
 
-    let mut loader = Loader::new(
-        train_ds.clone(),
-        Plan::Shuffled {
-            seed: cfg.seed,
-            start: position,
-            batch: cfg.batch,
-        },
-        make_train.clone(),
-        session.workers,
-        2,
-    )?;
+    // Data-parallel ranks (rank 0 is this thread with `net`/`adam` above).
+    let plan = StepPlan {
+        batch: cfg.batch,
+        accumulate: cfg.accumulate,
+        world: cfg.world,
+        precision: cfg.precision,
+        loss_is_sum: task.network == Network::Pixel && task.pixel_loss == PixelLoss::Sum,
+    };
+    let devices = rank_devices(&cfg, session.device)?;
+    let mut comms = communicators(&devices)?.into_iter();
+    let loader_for = |rank: usize| {
+        Loader::new(
+            train_ds.clone(),
+            Plan::ShuffledPart {
+                seed: cfg.seed,
+                start: position,
+                batch: plan.global_batch(),
+                offset: rank * plan.rank_batch(),
+                len: plan.rank_batch(),
+            },
+            make_train.clone(),
+            session.workers,
+            2,
+        )
+    };
+    let loss_scale = match &resume_state {
+        Some(st) if cfg.precision == Precision::F16 => st
+            .loss_scale
+            .or_else(|| LossScale::for_precision(cfg.precision)),
+        _ => LossScale::for_precision(cfg.precision),
+    };
+    let comm0 = comms.next().context("no rank 0")?;
+    eprintln!(
+        "data parallel: {} rank(s) ({}: {}), {} micro-batch(es) of {} per rank, effective batch {}, {} convolutions, wavelet data on {}",
+        cfg.world,
+        comm0.backend(),
+        devices.iter().map(|d| device::name(*d)).collect::<Vec<_>>().join(","),
+        cfg.accumulate,
+        cfg.batch,
+        plan.global_batch(),
+        cfg.precision.name(),
+        if task.device_transform { "the device" } else { "the CPU (nsbg-core)" }
+    );
+    let rank_task = || -> Result<Task> {
+        let mut t = Task::new(&cfg)?;
+        t.device_transform = task.device_transform;
+        Ok(t)
+    };
+    let rank0 = RankStep::new(
+        comm0,
+        loader_for(0)?,
+        rank_task()?,
+        plan,
+        loss_scale,
+        devices[0],
+        &vs,
+    );
+    let mut workers = Vec::new();
+    for (rank, comm) in (1..).zip(comms) {
+        let device = devices[rank];
+        let wvs = VarStore::new(device);
+        let wnet = build_net(&cfg, &wvs);
+        let mut wadam = Adam::new(&wvs, cfg.adam);
+        if let Some(st) = &resume_state {
+            let opt = checkpoint::read_tensors(&run_dir.join(&st.optimizer_file))?;
+            wadam.load_state(&opt, st.step)?;
+        }
+        let step = RankStep::new(
+            comm,
+            loader_for(rank)?,
+            rank_task()?,
+            plan,
+            loss_scale,
+            device,
+            &wvs,
+        );
+        workers.push(parallel::Worker {
+            step,
+            net: wnet,
+            adam: wadam,
+            vs: wvs,
+        });
+    }
+    let mut ranks = Parallel::start(rank0, workers)?;
+    let mut peak_gpu_mib: Option<f64> = None;
     let bar = ProgressBar::new(cfg.steps);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
@@ -519,7 +643,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     // Sample grids show validation images when there are any (never trained on), else training ones.
     let (sample_ds, sample_make) = match &val_ds {
         Some(v) => (v, &make_val),
-        None => (&train_ds, &make_train),
+        None => (&train_ds, &make_train_grid),
     };
     let mut stopped_by_budget = false;
     let mut last_val_step = resume_state.as_ref().map(|s| s.step);
@@ -532,39 +656,41 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             stopped_by_budget = true;
             break;
         }
-        let batch = loader
-            .next_batch()
-            .context("the training data loader stopped")??;
-        let (x, y) = task.tensors(&batch.x, &batch.y, batch.len, session.device);
-        let pred = net.forward(&x, true);
-        let loss = task.loss(&pred, &y);
-        adam.zero_grad();
-        loss.backward();
-        adam.step();
-        let loss_value = loss.double_value(&[]);
-        if !loss_value.is_finite() {
+        let outcome = ranks.step(&net, &mut adam)?;
+        let loss_value = outcome.loss;
+        // An f16 step with overflowing gradients is skipped and retried at a lower loss scale.
+        if !loss_value.is_finite() && outcome.applied {
             bail!("the loss became {loss_value} at step {}", step + 1);
         }
         step += 1;
-        position = batch.next;
-        images += batch.len as u64;
-        session_images += batch.len as u64;
-        window_images += batch.len as u64;
-        window_loss += loss_value;
-        window_steps += 1;
+        position = outcome.next;
+        images += outcome.images as u64;
+        session_images += outcome.images as u64;
+        window_images += outcome.images as u64;
+        if loss_value.is_finite() {
+            window_loss += loss_value;
+            window_steps += 1;
+        }
         if step % cfg.log_every == 0 || step == cfg.steps {
+            let gpu_mib = gpu_memory_mib(&devices);
+            if let Some(m) = gpu_mib {
+                peak_gpu_mib = Some(peak_gpu_mib.map_or(m, |p: f64| p.max(m)));
+            }
             let secs = window_start.elapsed().as_secs_f64().max(1e-9);
-            let mean = window_loss / window_steps as f64;
+            let mean = window_loss / window_steps.max(1) as f64;
             let ips = window_images as f64 / secs;
             metrics.write(json!({
                 "kind": "train",
                 "step": step,
                 "loss": mean,
-                "loss_norm": task.loss_per_batch_item(mean, cfg.batch),
+                "loss_norm": task.loss_per_batch_item(mean, plan.global_batch()),
                 "epoch": position.epoch,
                 "images": images,
                 "images_per_s": ips,
                 "elapsed_s": elapsed_before + start.elapsed().as_secs_f64(),
+                "loss_scale": ranks.loss_scale().map(|s| s.scale),
+                "skipped_steps": ranks.loss_scale().map(|s| s.skipped),
+                "gpu_mem_used_mib": gpu_mib,
             }))?;
             bar.set_message(format!("loss {mean:.5} {ips:.1} img/s"));
             (window_loss, window_steps, window_images) = (0.0, 0, 0);
@@ -621,12 +747,14 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
                 elapsed_s,
                 val_loss: last_val,
                 best,
+                loss_scale: ranks.loss_scale(),
             };
             ckpt(progress, &adam)?;
             last_ckpt_step = Some(step);
         }
     }
-    drop(loader);
+    let final_scale = ranks.loss_scale();
+    ranks.finish()?;
     bar.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
     // Final validation, samples, checkpoint and curve (unless this very step already had them).
@@ -657,6 +785,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             elapsed_s: elapsed_before + elapsed,
             val_loss: last_val,
             best,
+            loss_scale: final_scale,
         };
         ckpt(progress, &adam)?;
     }
@@ -691,6 +820,14 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "stopped_by_time_budget": stopped_by_budget,
         "device": device::name(session.device),
         "threads": tch::get_num_threads(),
+        "data_transform": if task.device_transform { "device" } else { "core" },
+        "world": cfg.world,
+        "accumulate": cfg.accumulate,
+        "effective_batch": cfg.effective_batch(),
+        "precision": cfg.precision.name(),
+        "loss_scale": final_scale,
+        "peak_gpu_mem_used_mib": peak_gpu_mib,
+        "gpu_power_w": devices.first().and_then(|d| crate::gpu::power_watts(*d)),
     });
     checkpoint::write_atomic(
         &run_dir.join("summary.json"),
@@ -714,4 +851,82 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             .map_or(String::new(), |v| format!(", {} val", v.skipped.len())),
     );
     Ok(())
+}
+
+/// The device of every rank: `--gpus N` puts rank i on cuda:i; `--world N` puts every rank on the
+/// session's device.
+fn rank_devices(cfg: &RunConfig, session: Device) -> Result<Vec<Device>> {
+    if !cfg.gpus {
+        return Ok(vec![session; cfg.world]);
+    }
+    if !tch::Cuda::is_available() {
+        bail!(
+            "--gpus {} needs CUDA, but libtorch sees no CUDA device (use --world N to simulate the \
+             ranks on one device, e.g. --world {} --device cpu)",
+            cfg.world,
+            cfg.world
+        );
+    }
+    let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+    if cfg.world > count {
+        bail!(
+            "--gpus {} asks for more GPUs than libtorch sees ({count})",
+            cfg.world
+        );
+    }
+    Ok((0..cfg.world).map(Device::Cuda).collect())
+}
+
+/// One communicator per rank: NCCL when built with it and the ranks are distinct GPUs, otherwise the
+/// in-process host-memory group (or nothing to communicate for a world of one).
+fn communicators(devices: &[Device]) -> Result<Vec<Box<dyn crate::dist::Communicator>>> {
+    use crate::dist::{threads::ThreadGroup, Communicator, Single};
+    if devices.len() == 1 {
+        return Ok(vec![Box::new(Single)]);
+    }
+    let distinct_gpus = devices.iter().all(|d| matches!(d, Device::Cuda(_)))
+        && devices
+            .iter()
+            .enumerate()
+            .all(|(i, d)| *d == Device::Cuda(i));
+    #[cfg(feature = "nccl")]
+    if distinct_gpus {
+        let ordinals: Vec<usize> = (0..devices.len()).collect();
+        match crate::dist::nccl::NcclGroup::new(&ordinals) {
+            Ok(ranks) => {
+                return Ok(ranks
+                    .into_iter()
+                    .map(|r| Box::new(r) as Box<dyn Communicator>)
+                    .collect())
+            }
+            Err(e) => eprintln!("warning: NCCL unavailable ({e:#}); using the host-memory group"),
+        }
+    }
+    if distinct_gpus && !cfg!(feature = "nccl") {
+        eprintln!(
+            "warning: built without the `nccl` feature; gradients are all-reduced through host memory"
+        );
+    }
+    Ok(ThreadGroup::new(devices.len())?
+        .into_iter()
+        .map(|r| Box::new(r) as Box<dyn Communicator>)
+        .collect())
+}
+
+/// Device memory in use (MiB) summed over the distinct CUDA devices of the ranks, when it can be read.
+fn gpu_memory_mib(devices: &[Device]) -> Option<f64> {
+    let mut total = None;
+    let mut seen = Vec::new();
+    for d in devices {
+        if seen.contains(d) {
+            continue;
+        }
+        seen.push(*d);
+        if let Device::Cuda(i) = d {
+            if let Some(m) = crate::gpu::memory(*i) {
+                *total.get_or_insert(0.0) += m.used_bytes as f64 / (1024.0 * 1024.0);
+            }
+        }
+    }
+    total
 }

@@ -15,6 +15,18 @@ use nsbg_core::wavelet::Extension;
 use tch::{Device, Kind, Tensor};
 
 use super::config::{Level2Input, Network, PixelLoss, RunConfig};
+
+/// Where a training run computes the wavelet transform and tiling of its batches (`--data-transform`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DataTransform {
+    /// On the training device when it is CUDA, else in the loader threads with nsbg-core.
+    #[default]
+    Auto,
+    /// Always nsbg-core in the loader threads.
+    Core,
+    /// Always tensor ops on the training device (also on the CPU: used to test the path).
+    Device,
+}
 use crate::data::loader::MakeSample;
 use crate::data::{par_map, Dataset};
 use crate::nets::tensor_from;
@@ -30,6 +42,9 @@ pub struct Task {
     pub ext: Extension,
     pub pixel_loss: PixelLoss,
     pub n_tails: usize,
+    /// Wavelet levels: the loader delivers raw images and [`Self::batch_tensors`] computes the
+    /// transform and tilings on the training device with `gpu::dwt` (see [`Self::device_transform`]).
+    pub device_transform: bool,
 }
 
 /// Per-item level inputs computed once (chained level-2 training: the level-1 decoder's LL1).
@@ -45,7 +60,70 @@ impl Task {
             ext: cfg.ext()?,
             pixel_loss: cfg.pixel_loss,
             n_tails: cfg.patch_channels(),
+            device_transform: false,
         })
+    }
+
+    /// Whether a training run should compute its wavelet inputs on the device: `auto` does on CUDA
+    /// (the transform of a whole batch is then a few fused kernels instead of per-image CPU work in
+    /// the loader threads), `core`/`device` force either path. Chained level-2 inputs come from the
+    /// level-1 decoder (nsbg-core) and pixel levels need no transform, so those always use the loader.
+    pub fn wants_device_transform(cfg: &RunConfig, mode: DataTransform, device: Device) -> bool {
+        let possible = cfg.network == Network::Wavelet && !needs_chained(cfg);
+        possible
+            && match mode {
+                DataTransform::Auto => device.is_cuda(),
+                DataTransform::Core => false,
+                DataTransform::Device => true,
+            }
+    }
+
+    /// Batch tensors for training: [`Self::tensors`], or with [`Self::device_transform`] the loader's
+    /// raw `[len][3][n][n]` images transformed and tiled on `device`.
+    pub fn batch_tensors(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        len: usize,
+        device: Device,
+    ) -> Result<(Tensor, Tensor)> {
+        if !self.device_transform {
+            return Ok(self.tensors(x, y, len, device));
+        }
+        let images = tensor_from(x, &[len, C, self.n, self.n], device);
+        self.wavelet_tensors(&images)
+    }
+
+    /// Network input and target of a batch of images `[B][3][n][n]`, computed with tensor ops
+    /// (`gpu::dwt`): the same values as [`Self::make_sample`]'s nsbg-core path within f32 rounding.
+    pub fn wavelet_tensors(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
+        use crate::gpu::dwt;
+        let packed = dwt::dwt2(images, subbands::LEVELS, self.ext)?;
+        let s = self.s as i64;
+        let block = |y0: i64, x0: i64| packed.narrow(-2, y0, s).narrow(-1, x0, s);
+        let low = if self.level == 1 {
+            block(0, 0)
+        } else {
+            dwt::idwt2(&block(0, 0), self.level - 1, self.ext)?
+        };
+        let x = dwt::tile(&low, self.ext)?;
+        let bands = [block(0, s), block(s, 0), block(s, s)]
+            .iter()
+            .map(|b| dwt::tile(b, self.ext))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((x, Tensor::cat(&bands, 1)))
+    }
+
+    /// What the training loader builds per item: raw images for the device transform, else
+    /// [`Self::make_sample`].
+    pub fn make_train_sample(&self, pre: Precomputed) -> Arc<MakeSample> {
+        if self.device_transform {
+            Arc::new(|ds: &Dataset, i: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+                Ok((ds.image(i)?, Vec::new()))
+            })
+        } else {
+            self.make_sample(pre)
+        }
     }
 
     /// Shape of one input sample (without the batch dimension).
