@@ -149,17 +149,18 @@ pub(super) fn open(
     }))
 }
 
-/// Writes the cache of an in-memory dataset (pixels, then f16 low bands, then the index).
-pub(super) fn write(dir: &Path, ds: &mut Dataset, opts: &DataOptions) -> Result<()> {
+/// Writes the cache of an in-memory dataset (pixels, then f16 low bands, then the index) under the key
+/// of `listed`, the file list the dataset was opened from (after any split and limit, before
+/// unreadable files were dropped) — the same list [`open`] is asked with.
+pub(super) fn write(
+    dir: &Path,
+    ds: &mut Dataset,
+    opts: &DataOptions,
+    listed: &[Item],
+) -> Result<()> {
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
-    // The key covers the file list as scanned (kept and skipped), in scan order.
-    let (all, _) = super::scan(&ds.root)?;
-    let all: Vec<Item> = match opts.limit {
-        Some(l) => all.into_iter().take(l).collect(),
-        None => all,
-    };
-    let k = key(&ds.root, &all, opts);
+    let k = key(&ds.root, listed, opts);
     let (bin, json) = paths(dir, k);
     let tmp_bin = bin.with_extension(format!("bin.tmp{}", std::process::id()));
     let n = ds.size;

@@ -288,6 +288,8 @@ impl Dataset {
                 return Ok(ds);
             }
         }
+        // The cache is keyed by exactly this list (kept and unreadable files alike).
+        let listed = opts.cache.is_some().then(|| items.clone());
         let len = 3 * opts.size * opts.size;
         let decoded = par_map(items.len(), opts.workers, |i| {
             preprocess::load_rgb8(&root.join(&items[i].path), opts.preprocess, opts.size)
@@ -329,7 +331,7 @@ impl Dataset {
             from_cache: false,
         };
         if let Some(dir) = &opts.cache {
-            cache::write(dir, &mut ds, opts)?;
+            cache::write(dir, &mut ds, opts, listed.as_deref().unwrap_or_default())?;
         }
         Ok(ds)
     }
@@ -469,6 +471,31 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(err < 4e-3, "f16 low band error {err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Each part of a held-out split has its own cache entry: a cached part never stands in for the
+    /// whole folder (or the other part).
+    #[test]
+    fn split_parts_cache_separately() {
+        let dir = make_folder("cache-split");
+        let cache = dir.join("cache");
+        let o = opts(Some(cache));
+        let h = Holdout {
+            sources: 1,
+            seed: 0,
+        };
+        let held = Dataset::open_part(&dir.join(""), &o, Some((h, Part::Held))).unwrap();
+        let rest = Dataset::open_part(&dir.join(""), &o, Some((h, Part::Rest))).unwrap();
+        assert_eq!(held.len() + rest.len(), 4);
+        for _ in 0..2 {
+            let all = Dataset::open(&dir.join(""), &o).unwrap();
+            assert_eq!(all.len(), 4);
+            assert_eq!(all.skipped.len(), 1);
+            let again = Dataset::open_part(&dir.join(""), &o, Some((h, Part::Held))).unwrap();
+            assert!(again.from_cache);
+            assert_eq!(again.items, held.items);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
