@@ -133,6 +133,9 @@ pub struct TrainArgs {
     /// Start the output convolutions at zero (true/false).
     #[arg(long)]
     pub zero_init_output: Option<bool>,
+    /// Train on the 8 dihedral views (flips, 90° rotations) of every training image (true/false).
+    #[arg(long)]
+    pub augment: Option<bool>,
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]

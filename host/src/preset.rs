@@ -38,6 +38,9 @@ pub struct DataPreset {
     pub preprocess: String,
     /// Wavelet border extension: `symmetric`, `periodization` or `zero`.
     pub extension: String,
+    /// Train on the 8 dihedral views of every image (flips, transposes; `Dataset::with_dihedral`).
+    #[serde(default)]
+    pub augment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

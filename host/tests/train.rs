@@ -808,7 +808,8 @@ fn decode_uses_the_shipped_weights_by_default() {
 }
 
 /// `--holdout K` validates (and keeps `best/`) on K source pictures held out of the training folder,
-/// never on crops of a picture it trains on, and leaves `--val-data` out of training entirely.
+/// never on crops of a picture it trains on, and leaves `--val-data` out of training entirely; with
+/// `--augment true` the training part is seen in its 8 dihedral views.
 #[test]
 fn holdout_validates_on_unseen_training_pictures() {
     let dir = temp_dir("holdout");
@@ -853,6 +854,8 @@ fn holdout_validates_on_unseen_training_pictures() {
         r,
         "--holdout",
         "1",
+        "--augment",
+        "true",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
@@ -869,6 +872,9 @@ fn holdout_validates_on_unseen_training_pictures() {
     assert_eq!(summary["val_source"], "holdout");
     assert_eq!(summary["val_images"], 2);
     assert_eq!(summary["train_images"], 4);
+    // --augment: the 8 dihedral views of each training image, validation images as they are.
+    assert_eq!(summary["train_views"], 32);
+    assert_eq!(json(&run_dir.join("config.json"))["augment"], true);
     assert_eq!(json(&run_dir.join("config.json"))["holdout"], 1);
     assert!(metrics(&run_dir).iter().any(|m| m["kind"] == "val"));
     let new_run = |extra: &[&'static str]| {

@@ -146,6 +146,7 @@ pub(super) fn open(
         skipped: index.skipped,
         store: Store::Cache(file),
         from_cache: true,
+        variants: 1,
     }))
 }
 
@@ -169,6 +170,7 @@ pub(super) fn write(
         let file = File::create(&tmp_bin)
             .with_context(|| format!("cannot create cache file {}", tmp_bin.display()))?;
         let mut w = BufWriter::new(file);
+        // Written before any augmentation is switched on: len() is the number of stored images.
         for i in 0..ds.len() {
             w.write_all(&ds.image_u8(i)?)
                 .with_context(|| format!("cannot write cache file {}", tmp_bin.display()))?;
@@ -210,13 +212,18 @@ pub(super) fn write(
 impl Dataset {
     /// The cached f16 low band of item `i` (`[3][size/4][size/4]`, wavelet units), if this dataset
     /// was opened from a cache.
+    /// (`None` too for a transformed view of an augmented dataset: its low band is not stored.)
     pub fn cached_low_band(&self, i: usize) -> Result<Option<Vec<f32>>> {
         let Store::Cache(file) = &self.store else {
             return Ok(None);
         };
+        let (i, symmetry) = self.locate(i);
+        if symmetry != 0 {
+            return Ok(None);
+        }
         let s = self.size >> subbands::LEVELS;
         let len = 3 * s * s;
-        let offset = (self.len() * 3 * self.size * self.size + i * len * 2) as u64;
+        let offset = (self.items.len() * 3 * self.size * self.size + i * len * 2) as u64;
         let mut buf = vec![0u8; len * 2];
         file.read_exact_at(&mut buf, offset)
             .context("cannot read a low band from the dataset cache")?;

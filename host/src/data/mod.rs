@@ -74,6 +74,8 @@ pub struct Dataset {
     store: Store,
     /// Whether the images came from an existing cache file.
     pub from_cache: bool,
+    /// Views per stored image: 1, or 8 with [`Dataset::with_dihedral`].
+    variants: usize,
 }
 
 impl std::fmt::Debug for Dataset {
@@ -329,6 +331,7 @@ impl Dataset {
             skipped,
             store: Store::Memory(pixels),
             from_cache: false,
+            variants: 1,
         };
         if let Some(dir) = &opts.cache {
             cache::write(dir, &mut ds, opts, listed.as_deref().unwrap_or_default())?;
@@ -336,8 +339,30 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// Number of samples: stored images × views per image.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() * self.variants
+    }
+
+    /// Dihedral augmentation: sample `i` becomes stored image `i / 8` seen through symmetry `i % 8`
+    /// of the square (identity, flips, transposes, rotations by 90°). Natural photos have no preferred
+    /// orientation at the scale of the details, and with a few dozen source pictures a decoder
+    /// otherwise memorises them; the wavelet bands are computed after the transform, so every view is
+    /// an exact (image, bands) pair. Shuffled loaders then visit every view once per epoch.
+    pub fn with_dihedral(mut self) -> Dataset {
+        self.variants = 8;
+        self
+    }
+
+    /// Stored image and symmetry of sample `i`.
+    fn locate(&self, i: usize) -> (usize, u8) {
+        (i / self.variants, (i % self.variants) as u8)
+    }
+
+    /// The file (and class) sample `i` comes from.
+    #[cfg_attr(not(test), allow(dead_code))] // class labels of the sampler's data
+    pub fn item(&self, i: usize) -> &Item {
+        &self.items[self.locate(i).0]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -349,18 +374,20 @@ impl Dataset {
         3 * self.size * self.size
     }
 
-    /// Image `i` as 8-bit planar `[3][size][size]`.
+    /// Sample `i` as 8-bit planar `[3][size][size]`.
     pub fn image_u8(&self, i: usize) -> Result<Vec<u8>> {
+        let (i, symmetry) = self.locate(i);
         let n = self.image_bytes();
-        match &self.store {
-            Store::Memory(px) => Ok(px[i * n..(i + 1) * n].to_vec()),
+        let stored = match &self.store {
+            Store::Memory(px) => px[i * n..(i + 1) * n].to_vec(),
             Store::Cache(file) => {
                 let mut buf = vec![0u8; n];
                 file.read_exact_at(&mut buf, (i * n) as u64)
                     .with_context(|| format!("cannot read image {i} from the dataset cache"))?;
-                Ok(buf)
+                buf
             }
-        }
+        };
+        Ok(dihedral(&stored, self.size, symmetry))
     }
 
     /// Image `i` as planar `[3][size][size]` in `[0, 1]`.
@@ -375,9 +402,14 @@ impl Dataset {
     /// One-line summary for logs and reports.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} images ({} classes), {} skipped, {}x{} {}{}",
+            "{}: {} images{} ({} classes), {} skipped, {}x{} {}{}",
             self.root.display(),
-            self.len(),
+            self.items.len(),
+            if self.variants > 1 {
+                format!(" × {} dihedral views", self.variants)
+            } else {
+                String::new()
+            },
             self.classes.len(),
             self.skipped.len(),
             self.size,
@@ -386,6 +418,33 @@ impl Dataset {
             if self.from_cache { ", from cache" } else { "" }
         )
     }
+}
+
+/// Planar `[c][n][n]` pixels through symmetry `s` of the square: bit 2 transposes, then bit 0 flips
+/// left–right and bit 1 flips top–bottom (0 = identity; the 8 values are the dihedral group).
+pub fn dihedral<T: Copy>(planes: &[T], n: usize, s: u8) -> Vec<T> {
+    if s == 0 {
+        return planes.to_vec();
+    }
+    let mut out = Vec::with_capacity(planes.len());
+    for plane in planes.chunks_exact(n * n) {
+        for y in 0..n {
+            for x in 0..n {
+                let (mut sy, mut sx) = (y, x);
+                if s & 1 != 0 {
+                    sx = n - 1 - sx;
+                }
+                if s & 2 != 0 {
+                    sy = n - 1 - sy;
+                }
+                if s & 4 != 0 {
+                    (sy, sx) = (sx, sy);
+                }
+                out.push(plane[sy * n + sx]);
+            }
+        }
+    }
+    out
 }
 
 /// The shared data folder: `$NSBG_SHARED`, else `<repo>/../shared` (relative to this crate).
@@ -471,6 +530,44 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(err < 4e-3, "f16 low band error {err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dihedral_views_are_the_eight_symmetries() {
+        let n = 3;
+        let img: Vec<u8> = (0..2 * 9).collect(); // two planes
+        let views: Vec<Vec<u8>> = (0..8).map(|s| dihedral(&img, n, s)).collect();
+        assert_eq!(views[0], img);
+        assert_eq!(&views[1][..3], &[2, 1, 0]); // left-right flip of row 0
+        assert_eq!(&views[2][..3], &[6, 7, 8]); // top-bottom flip: last row first
+        assert_eq!(&views[4][..3], &[0, 3, 6]); // transpose: first column as row
+        assert_eq!(&views[4][9..12], &[9, 12, 15], "every plane is transformed");
+        for (a, v) in views.iter().enumerate() {
+            for w in &views[a + 1..] {
+                assert_ne!(v, w, "the 8 symmetries are distinct on a generic image");
+            }
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, img, "a permutation of the pixels");
+        }
+    }
+
+    #[test]
+    fn dihedral_dataset_has_eight_views_per_image() {
+        let dir = make_folder("dihedral");
+        let plain = Dataset::open(&dir.join(""), &opts(None)).unwrap();
+        let aug = Dataset::open(&dir.join(""), &opts(None))
+            .unwrap()
+            .with_dihedral();
+        assert_eq!(aug.len(), 8 * plain.len());
+        for i in 0..aug.len() {
+            assert_eq!(aug.item(i), &plain.items[i / 8]);
+            assert_eq!(
+                aug.image_u8(i).unwrap(),
+                dihedral(&plain.image_u8(i / 8).unwrap(), 128, (i % 8) as u8)
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

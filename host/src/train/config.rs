@@ -86,6 +86,9 @@ pub struct RunConfig {
     pub seed: u64,
     pub data: PathBuf,
     pub val_data: Option<PathBuf>,
+    /// Training images are seen in all 8 dihedral views (validation images as they are).
+    #[serde(default)]
+    pub augment: bool,
     /// Source pictures of `data` held out for validation and checkpoint selection (0: use `val_data`).
     #[serde(default)]
     pub holdout: usize,

@@ -154,6 +154,7 @@ fn new_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
         data,
         val_data,
         holdout,
+        augment: a.augment.unwrap_or(p.data.augment),
         limit: a.limit,
         val_limit: a.val_limit,
         cache: a.cache.clone(),
@@ -415,13 +416,15 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     } else {
         (None, cfg.val_data.as_ref(), None)
     };
-    let train_ds = Arc::new(open_data(
-        &cfg,
-        &cfg.data,
-        cfg.limit,
-        train_part,
-        session.workers,
-    )?);
+    let mut train_ds = open_data(&cfg, &cfg.data, cfg.limit, train_part, session.workers)?;
+    if cfg.augment {
+        train_ds = train_ds.with_dihedral();
+        eprintln!(
+            "training on the 8 dihedral views of each image ({} samples per epoch)",
+            train_ds.len()
+        );
+    }
+    let train_ds = Arc::new(train_ds);
     if cfg.holdout > 0 {
         let (items, _) = data::scan(&cfg.data)?;
         eprintln!(
@@ -806,7 +809,8 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "step": step,
         "images": images,
         "epochs": images as f64 / train_ds.len() as f64,
-        "train_images": train_ds.len(),
+        "train_images": train_ds.items.len(),
+        "train_views": train_ds.len(),
         "train_skipped": train_ds.skipped.len(),
         "val_images": val_ds.as_ref().map(|v| v.len()),
         "val_source": if cfg.holdout > 0 { "holdout" } else { "val_data" },
