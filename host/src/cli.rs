@@ -196,7 +196,7 @@ pub enum ExportDtype {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// Run folders, one per level (any order; their levels must be consecutive).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "generator")]
     pub runs: Vec<PathBuf>,
     /// Output weight file.
     #[arg(long)]
@@ -207,6 +207,13 @@ pub struct ExportArgs {
     /// Export each run's model of lowest validation loss (best/) instead of its last checkpoint.
     #[arg(long)]
     pub best: bool,
+    /// Export a GAN generator instead of decoder runs: a sampler run folder (or its checkpoint.json),
+    /// or a generator weight file to re-write (e.g. as f16).
+    #[arg(long, value_name = "RUN_DIR_OR_CKPT")]
+    pub generator: Option<PathBuf>,
+    /// With --generator: export the trained G instead of its EMA copy G_ema (the default).
+    #[arg(long, requires = "generator")]
+    pub no_ema: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,6 +18,7 @@ mod default_weights;
 mod device;
 mod eval_recon;
 mod export;
+mod export_generator;
 mod font;
 mod grid;
 mod image_io;

@@ -20,6 +20,7 @@ pub mod discriminator;
 pub mod ema;
 pub mod generator;
 pub mod init;
+pub mod io;
 pub mod sn;
 
 use anyhow::{bail, Result};
