@@ -6,7 +6,8 @@
 #   3. samples the README grid (docs/sample-grid.png) from the new default weights.
 #
 # Knobs (environment): NSBG_BUDGET_MIN (default 28), NSBG_RUNS (default out/train-sampler-small),
-# NSBG_THREADS (0 = all cores), NSBG_SEED (0), NSBG_DEVICE (cpu), NSBG_RESUME=1 (continue the run),
+# NSBG_THREADS (libtorch threads, default 1: on this shared, oversubscribed 2-core machine one thread
+# ran 0.85 it/s where two threads under `nice` ran 0.06 it/s), NSBG_SEED (0), NSBG_DEVICE (cpu), NSBG_RESUME=1 (continue the run),
 # NSBG_SKIP_TRAIN=1 (export + grid only).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,7 +21,7 @@ cd "$root"
 
 budget=${NSBG_BUDGET_MIN:-28}
 runs=${NSBG_RUNS:-$root/out/train-sampler-small}
-threads=${NSBG_THREADS:-0}
+threads=${NSBG_THREADS:-1}
 seed=${NSBG_SEED:-0}
 dev=${NSBG_DEVICE:-cpu}
 target=${CARGO_TARGET_DIR:-$root/target}
@@ -39,7 +40,7 @@ if [ "${NSBG_RESUME:-0}" = 1 ]; then again=(--resume); else again=(--force); fi
 
 if [ "${NSBG_SKIP_TRAIN:-0}" != 1 ]; then
   echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$log"
-  run nice -n 10 "$bin" train-sampler --arch biggan-deep --preset small --domain wavelet \
+  run "$bin" train-sampler --arch biggan-deep --preset small --domain wavelet \
     --data "$photos/train" --out "$runs/sampler" --cache "$runs/cache" --seed "$seed" \
     --time-budget "$budget" --threads "$threads" --device "$dev" \
     --decoder weights/nsbg-small.safetensors "${again[@]}"

@@ -524,7 +524,10 @@ fn bad_train_sampler_arguments_are_clean_errors() {
     let dir = temp_dir("errors");
     let run = dir.join("run");
     fails(&tiny(&run, "1", &["--resume"]), &["checkpoint.json"]);
-    fails(&tiny(&run, "1", &["--preset", "nope"]), &["unknown preset"]);
+    let mut bad_preset = tiny(&run, "1", &[]);
+    assert_eq!(bad_preset[2], "tiny");
+    bad_preset[2] = "nope".into();
+    fails(&bad_preset, &["unknown preset"]);
     fails(&tiny(&run, "1", &["--g-lr", "0"]), &["learning rate"]);
     fails(&tiny(&run, "1", &["--g-ch", "0"]), &["g_ch"]);
     fails(

@@ -144,6 +144,51 @@ pub fn display(domain: Domain, norm: Norm, x_n: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    /// The loader's samples are the normalised LL2 of the crop-resized image (wavelet) or the 64×64
+    /// crop-resize (pixel), and denormalising them gives those values back.
+    #[test]
+    fn samples_are_normalised_low_bands_and_pixels() {
+        let dir = std::env::temp_dir().join(format!("nsbg-sampler-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        for (k, class) in ["a", "b"].iter().enumerate() {
+            let img = image::RgbImage::from_fn(320, 260, |x, y| {
+                image::Rgb([(x % 251) as u8, (y % 241) as u8, 90 * k as u8])
+            });
+            img.save(dir.join(class).join("x.png")).unwrap();
+        }
+        let ext = Extension::Symmetric;
+        let norm = Norm {
+            shift: 3.0,
+            scale: 10.0,
+        };
+        let ds = Dataset::open(&dir, &options(Domain::Wavelet, ext, 1, None, None)).unwrap();
+        assert_eq!(ds.size, IMAGE);
+        let make = make_sample(Domain::Wavelet, ext, norm);
+        for i in 0..2 {
+            let (x, y) = make(&ds, i).unwrap();
+            assert_eq!(y, vec![i as f32]);
+            assert_eq!(x.len(), 3 * SIDE * SIDE);
+            let want = Packed::analyze(&ds.image(i).unwrap(), IMAGE, ext)
+                .unwrap()
+                .low(1)
+                .unwrap();
+            for (a, b) in x.iter().zip(&want) {
+                assert!((norm.denormalize(*a) - b).abs() < 1e-5);
+            }
+            // LL2 of an image in [0, 1] lies in ≈ [0, 4]: normalised it stays inside G's [−1, 1].
+            assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
+        }
+        let px = Dataset::open(&dir, &options(Domain::Pixel, ext, 1, None, None)).unwrap();
+        assert_eq!(px.size, SIDE);
+        let (x, _) = make_sample(Domain::Pixel, ext, Norm::PIXEL)(&px, 1).unwrap();
+        for (a, b) in x.iter().zip(&px.image(1).unwrap()) {
+            assert!((Norm::PIXEL.denormalize(*a) - b).abs() < 1e-6);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn normalisation_matches_the_paper_and_round_trips() {
         // The authors' `WT64_norm_values.npz`.

@@ -140,9 +140,13 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         c.push(a.threads.to_string());
         c.push("--force".into());
         run_command(&c)?;
-        let _ = &generator;
-        let mut c = arg(&["sample", "--generator"]);
+        let mut c = arg(&["export", "--generator"]);
         c.push(s(&run));
+        c.extend(arg(&["--out"]));
+        c.push(s(&generator));
+        run_command(&c)?;
+        let mut c = arg(&["sample", "--generator"]);
+        c.push(s(&generator));
         c.extend(arg(&["--decoder"]));
         c.push(s(decoder));
         c.extend(arg(&["-n", "16", "--out"]));

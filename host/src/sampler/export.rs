@@ -1,20 +1,21 @@
-//! Generators outside a training run: the run folder's G_ema (for `sample --generator RUN_DIR`) and
-//! generator weight files (format v1, `nsbg.kind = "generator"`).
+//! Generators for sampling: a generator weight file (format v1, `nsbg.kind = "generator"`, written by
+//! `export --generator`, read by `nets::gan::io`) or a sampler run folder, whose G_ema goes through the
+//! same exporter in memory, so both paths load identical networks.
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::{Context, Result};
+use serde_json::Value;
 use tch::nn::VarStore;
 use tch::Device;
 
 use super::data::{Domain, Norm};
-use crate::checkpoint;
+use crate::export_generator::export_generator;
+use crate::nets::gan::io::{self, FileDtype};
 use crate::nets::gan::{GanConfig, Generator};
-use crate::nets::{self};
 
-/// What sampling needs to know besides the tensors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What sampling needs to know besides the tensors (from the file's `nsbg.config`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorMeta {
     pub gan: GanConfig,
     pub domain: Domain,
@@ -33,29 +34,48 @@ pub struct GeneratorFile {
 impl GeneratorFile {
     /// G_ema of a sampler run folder's last checkpoint.
     pub fn from_run(run: &Path, device: Device) -> Result<GeneratorFile> {
-        let st = super::train::load_state(run)?;
-        let c = &st.config;
-        let meta = GeneratorMeta {
-            gan: c.gan.clone(),
-            domain: c.domain,
-            norm: c.norm,
-            extension: c.extension.clone(),
-            classes: c.classes.clone(),
-        };
-        let file = st
-            .files
-            .get("g_ema")
-            .context("the checkpoint lists no g_ema file")?;
-        let tensors = checkpoint::read_tensors(&run.join(file))?;
-        let vs = VarStore::new(device);
-        let g = Generator::new(&vs.root(), &meta.gan)?;
-        nets::load_named(&vs, &tensors)
-            .context("the checkpoint's G_ema does not fit its config")?;
-        Ok(GeneratorFile { meta, vs, g })
+        let bytes = export_generator(run, FileDtype::F32, true)?;
+        GeneratorFile::from_bytes(&bytes, device)
     }
 
-    /// A generator weight file.
-    pub fn from_bytes(_bytes: &[u8], _device: Device) -> Result<GeneratorFile> {
-        bail!("generator weight files: pending the GAN io module")
+    /// A generator weight file's bytes. Files without the sampling fields (a bare GAN) are taken as
+    /// wavelet-domain generators with the paper's normalisation and the symmetric extension.
+    pub fn from_bytes(bytes: &[u8], device: Device) -> Result<GeneratorFile> {
+        let f = io::read_generator_bytes(bytes, device)?;
+        let field = |k: &str| f.extra.get(k).cloned().unwrap_or(Value::Null);
+        let domain: Domain = match field("domain") {
+            Value::Null => Domain::Wavelet,
+            v => serde_json::from_value(v).context("nsbg.config: bad domain")?,
+        };
+        let norm: Norm = match field("norm") {
+            Value::Null => match domain {
+                Domain::Wavelet => Norm {
+                    shift: 3.0,
+                    scale: 10.0,
+                },
+                Domain::Pixel => Norm::PIXEL,
+            },
+            v => serde_json::from_value(v).context("nsbg.config: bad norm")?,
+        };
+        norm.validate().context("nsbg.config: bad norm")?;
+        let extension = match field("extension") {
+            Value::Null => "symmetric".to_string(),
+            v => serde_json::from_value(v).context("nsbg.config: bad extension")?,
+        };
+        let classes: Vec<String> = match field("classes") {
+            Value::Null => Vec::new(),
+            v => serde_json::from_value(v).context("nsbg.config: bad classes")?,
+        };
+        Ok(GeneratorFile {
+            meta: GeneratorMeta {
+                gan: f.config,
+                domain,
+                norm,
+                extension,
+                classes,
+            },
+            vs: f.vs,
+            g: f.g,
+        })
     }
 }
