@@ -418,7 +418,14 @@ fn non_finite_loss_rolls_back_and_lowers_the_learning_rates() {
 fn sample_uses_the_shipped_defaults() {
     let dir = temp_dir("defaults");
     let run = |out: &Path, extra: &[&str]| {
-        let mut a = strings(&["sample", "-n", "4", "--device", "cpu", "--out"]);
+        let n = if extra.contains(&"-n") {
+            &[][..]
+        } else {
+            &["-n", "4"][..]
+        };
+        let mut a = strings(&["sample", "--device", "cpu"]);
+        a.extend(strings(n));
+        a.push("--out".into());
         a.push(out.display().to_string());
         a.extend(strings(extra));
         ok(&a)
