@@ -273,6 +273,7 @@ fn tiny_run_writes_metrics_checkpoints_sheets_and_samples() {
     for (x, y) in pa.iter().zip(&pb) {
         assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
     }
+    assert_ne!(std::fs::read(&pa[0]).unwrap(), std::fs::read(&pc[0]).unwrap());
     let ta = safetensors(&a.join("samples.safetensors"));
     let tc = safetensors(&c.join("samples.safetensors"));
     let low = find(&ta, "low_bands");
