@@ -299,3 +299,42 @@ fn bad_inputs_fail_cleanly() {
     assert!(!out_png.exists(), "a failed run wrote {o}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `export --generator`: wrong sources fail with the reason, no panic.
+#[test]
+fn export_generator_errors_are_clean() {
+    let dir = temp_dir("export-generator");
+    let out = dir.join("g.safetensors");
+    let out_s = out.to_str().unwrap();
+    let missing = dir.join("no-such-run");
+    let o = run(&[
+        "export",
+        "--generator",
+        missing.to_str().unwrap(),
+        "--out",
+        out_s,
+    ]);
+    assert_clean_failure(&o, &["sampler run folder"]);
+    let decoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/nsbg-small.safetensors");
+    let o = run(&[
+        "export",
+        "--generator",
+        decoder.to_str().unwrap(),
+        "--out",
+        out_s,
+    ]);
+    assert_clean_failure(&o, &["not a generator"]);
+    let o = run(&[
+        "export",
+        "--generator",
+        missing.to_str().unwrap(),
+        "--best",
+        "--out",
+        out_s,
+    ]);
+    assert_clean_failure(&o, &["--best"]);
+    let o = run(&["export", "--no-ema", "--out", out_s]);
+    assert_clean_failure(&o, &["--generator"]);
+    assert!(!out.exists(), "a failed export left a file");
+    let _ = std::fs::remove_dir_all(&dir);
+}

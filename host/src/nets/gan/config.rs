@@ -268,7 +268,7 @@ impl GanConfig {
     /// Discriminator stages (BigGAN-PyTorch `D_arch`). BigGAN, first input = image channels:
     /// 128: 3,1,2,4,8,16 → 1,2,4,8,16,16, no downsampling in the last; 64: 3,1,2,4,8 → 1,2,4,8,16, last
     /// not downsampling; 32: 3,4,4,4 → 4,4,4,4, the last two not downsampling. BigGAN-deep (after a 3×3 input conv
-    /// to `in[0]`): 128: 1,2,4,8,16 → 2,4,8,16,16 (last not down); 64: 1,2,4,8 → 2,4,8,16 (all down);
+    /// to `in[0]`): 128: 1,2,4,8,16 → 2,4,8,16,16 (all down, as upstream: its list has a sixth `False` that is never reached); 64: 1,2,4,8 → 2,4,8,16 (all down);
     /// 32: 4,4,4 → 4,4,4 (last not down).
     ///
     /// `resolution` is the actual side after the stage (upstream's 32-row labels say 16 throughout); an
@@ -292,7 +292,7 @@ impl GanConfig {
             (Arch::BigGanDeep, 128) => (
                 &[1, 2, 4, 8, 16],
                 &[2, 4, 8, 16, 16],
-                &[true, true, true, true, false],
+                &[true, true, true, true, true],
             ),
             (Arch::BigGanDeep, 64) => (&[1, 2, 4, 8], &[2, 4, 8, 16], &[true, true, true, true]),
             (Arch::BigGanDeep, _) => (&[4, 4, 4], &[4, 4, 4], &[true, true, false]),

@@ -2,9 +2,11 @@
 //! layer, one chunk per stage appended to the embedding; BigGAN-deep: `cat[emb, z]` everywhere) →
 //! linear to `16ch×4×4` → stages of blocks (+ self-attention) → BN, ReLU, SN conv 3×3, tanh.
 //!
-//! Variable names follow BigGAN-PyTorch's state_dict (`shared.weight`, `linear.*`,
-//! `blocks.{stage}.{k}.*` with the attention block as the last `k` of its stage,
-//! `output_layer.0.*` for the BN and `output_layer.2.*` for the conv), so checkpoints map 1:1.
+//! Variable names are BigGAN-PyTorch's state_dict names (`shared.weight`, `linear.*`; BigGAN
+//! `blocks.{stage}.0.*` with attention as `blocks.{stage}.1.*`; BigGAN-deep, one entry per block,
+//! `blocks.{stage·depth + k}.0.*` with attention as `.1` of the stage's last block; `output_layer.0.*`
+//! for the BN and `output_layer.2.*` for the conv), checked against the authors' code with
+//! `scripts/check_gan_vs_biggan_pytorch.py`.
 
 use anyhow::{Context, Result};
 use tch::nn::Path;
@@ -69,34 +71,37 @@ impl Generator {
         let blocks = p / "blocks";
         let mut stages = Vec::with_capacity(stages_cfg.len());
         for (i, s) in stages_cfg.iter().enumerate() {
-            let sp = &blocks / i;
             let mut v = Vec::new();
-            match cfg.arch {
-                Arch::BigGan => v.push(Block::Big(GBlock::new(
-                    &(&sp / 0),
-                    s.in_ch,
-                    s.out_ch,
-                    cfg,
-                    wi,
-                ))),
+            // Path of the attention block: after the stage's last residual block.
+            let attn_path = match cfg.arch {
+                Arch::BigGan => {
+                    let sp = &blocks / i;
+                    v.push(Block::Big(GBlock::new(
+                        &(&sp / 0),
+                        s.in_ch,
+                        s.out_ch,
+                        cfg,
+                        wi,
+                    )));
+                    &sp / 1
+                }
                 Arch::BigGanDeep => {
-                    for k in 0..cfg.g_depth {
-                        let last = k == cfg.g_depth - 1;
+                    // Upstream BigGAN-deep gives every block of G its own list entry:
+                    // `blocks.{stage·depth + k}.0`, attention as `.1` of the stage's last one.
+                    let d = cfg.g_depth;
+                    for k in 0..d {
+                        let last = k == d - 1;
                         let cout = if last { s.out_ch } else { s.in_ch };
+                        let bp = &blocks / (i as i64 * d + k) / 0;
                         v.push(Block::Deep(Box::new(DeepGBlock::new(
-                            &(&sp / k),
-                            s.in_ch,
-                            cout,
-                            last,
-                            cfg,
-                            wi,
+                            &bp, s.in_ch, cout, last, cfg, wi,
                         ))));
                     }
+                    &blocks / (i as i64 * d + d - 1) / 1
                 }
-            }
+            };
             if s.attention {
-                let k = v.len();
-                v.push(Block::Attn(Attention::new(&(&sp / k), s.out_ch, e, wi)));
+                v.push(Block::Attn(Attention::new(&attn_path, s.out_ch, e, wi)));
             }
             stages.push(v);
         }

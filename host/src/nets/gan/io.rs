@@ -63,6 +63,17 @@ pub struct GeneratorFile {
     pub g: Generator,
 }
 
+impl GeneratorFile {
+    /// The whole `nsbg.config` (`gan` plus the extra fields) as the caller's type, e.g. a sampler's
+    /// `{gan, domain, norm, extension, classes}` struct.
+    pub fn config_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let mut all = self.extra.clone();
+        all.insert("gan".into(), serde_json::to_value(&self.config)?);
+        serde_json::from_value(Value::Object(all))
+            .context("nsbg.config does not have the expected fields")
+    }
+}
+
 /// The bytes of a generator file holding every variable of `vs` (a store built by
 /// [`Generator::new`] for `config`). `metadata` adds provenance keys; the `nsbg.*` keys of the format are
 /// set here and refused from the caller.
