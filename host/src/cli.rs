@@ -41,8 +41,8 @@ pub enum Command {
     Bands(BandsArgs),
     /// Checks inverse(forward(x)) against x for every mode and dtype and prints the errors.
     Roundtrip(RoundtripArgs),
-    /// Demo. Until the GAN sampler exists: writes the band picture of a bundled photo to DIR/bands.png.
-    Sample(SampleArgs),
+    /// Generates images: z → generator (default: the shipped small one) → decoders → PNGs, grid, bands.
+    Sample(crate::sampler::args::SampleArgs),
     /// Times dwt2/idwt2 (periodization, f32 and f64, one thread) and this machine's memcpy bandwidth.
     BenchDwt(BenchArgs),
     /// Trains one level of the NSBG wavelet decoder (UNet_NTail on 32x32 subband patches).
@@ -57,6 +57,10 @@ pub enum Command {
     EvalRecon(EvalReconArgs),
     /// Prints the libtorch build and device information.
     TorchInfo,
+    /// Trains the GAN sampler (BigGAN / BigGAN-deep) on 64x64 wavelet low bands or pixels.
+    TrainSampler(Box<crate::sampler::args::TrainSamplerArgs>),
+    /// Trains tiny versions of every network from scratch, exports them and samples (minutes).
+    Demo(crate::sampler::args::DemoArgs),
 }
 
 /// Settings shared by both training commands. Every preset field has a flag that overrides it.
@@ -332,13 +336,6 @@ pub struct RoundtripArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SampleArgs {
-    /// Output folder (created if missing).
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

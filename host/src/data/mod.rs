@@ -360,7 +360,6 @@ impl Dataset {
     }
 
     /// The file (and class) sample `i` comes from.
-    #[cfg_attr(not(test), allow(dead_code))] // class labels of the sampler's data
     pub fn item(&self, i: usize) -> &Item {
         &self.items[self.locate(i).0]
     }
