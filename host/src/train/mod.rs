@@ -436,6 +436,17 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(step);
+    let mut compute = crate::compute::Recorder::start(
+        &run_dir,
+        match cfg.network {
+            Network::Wavelet => "train-decoder",
+            Network::Pixel => "train-pixel",
+        },
+        session.device,
+        usize::try_from(tch::get_num_threads()).unwrap_or(1),
+        a.power_watts,
+        a.resume,
+    )?;
     let start = Instant::now();
     let mut session_images = 0u64;
     let (mut window_loss, mut window_steps) = (0.0f64, 0u64);
@@ -511,6 +522,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         position = batch.next;
         images += batch.len as u64;
         session_images += batch.len as u64;
+        compute.images(batch.len as u64)?;
         window_images += batch.len as u64;
         window_loss += loss_value;
         window_steps += 1;
@@ -644,6 +656,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         )?;
     }
     let ips = session_images as f64 / elapsed.max(1e-9);
+    let energy = compute.finish()?;
     let summary = json!({
         "config": cfg,
         "step": step,
@@ -662,6 +675,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "stopped_by_time_budget": stopped_by_budget,
         "device": device::name(session.device),
         "threads": tch::get_num_threads(),
+        "compute": {"hours": energy.hours(), "kwh": energy.kwh(), "images": energy.images},
     });
     checkpoint::write_atomic(
         &run_dir.join("summary.json"),

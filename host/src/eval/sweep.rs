@@ -1,0 +1,205 @@
+//! `sweep-truncation`: the metrics of one generator over a list of truncation values, as a table
+//! (`sweep.md`, `sweep.json`) and plots (`swd.png`, `kid.png`, and with Inception `fid.png`, `is.png`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use serde::Serialize;
+
+use super::images::ImageSet;
+use super::{open_generator, Evaluator, Generator, MetricArgs, Report};
+use crate::checkpoint;
+use crate::plot::{self, Curve};
+
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Generator checkpoint or run folder (needs the GAN sampler).
+    #[arg(long)]
+    pub generator: PathBuf,
+    /// Truncation values, comma separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub truncations: Vec<f64>,
+    /// Truncation mode (the sampler's names).
+    #[arg(long)]
+    pub trunc_mode: Option<String>,
+    /// Samples per truncation value.
+    #[arg(short = 'n', long = "count", default_value_t = 1000)]
+    pub n: usize,
+    #[command(flatten)]
+    pub metrics: MetricArgs,
+    /// Output folder (sweep.json, sweep.md, *.png).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRow {
+    pub truncation: f64,
+    pub report: Report,
+}
+
+/// Evaluates `n` samples of `gen` at every truncation value (same seed for each value, so the rows
+/// differ only by the truncation).
+pub fn sweep(
+    ev: &Evaluator,
+    gen: &mut dyn Generator,
+    truncations: &[f64],
+    n: usize,
+    seed: u64,
+    decoder: Option<&str>,
+) -> Result<Vec<SweepRow>> {
+    ensure!(!truncations.is_empty(), "no truncation values");
+    ensure!(n >= 2, "a sweep needs at least 2 samples per value");
+    let bar = indicatif::ProgressBar::new(truncations.len() as u64);
+    let mut rows = Vec::with_capacity(truncations.len());
+    for &t in truncations {
+        ensure!(
+            t.is_finite() && t > 0.0,
+            "truncation {t} must be a positive number"
+        );
+        bar.set_message(format!("truncation {t}"));
+        let images = gen
+            .generate(n, Some(t), seed)
+            .with_context(|| format!("sampling at truncation {t} failed"))?;
+        let set = ImageSet::from_images(
+            ev.size(),
+            images,
+            format!("{} (truncation {t})", gen.describe()),
+        )?;
+        let report = ev.evaluate(&set, decoder.map(str::to_string))?;
+        rows.push(SweepRow {
+            truncation: t,
+            report,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+pub fn markdown(rows: &[SweepRow]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| truncation | samples | SWD ×10³ | KID patches ×10³ | FID | FID* | IS | KID Inception ×10³ | SWD* ×10³ |"
+    );
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let f = |v: Option<f64>, d: usize| v.map_or("—".to_string(), |x| format!("{x:.d$}"));
+    for r in rows {
+        let p = &r.report;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} | {:.3} ± {:.3} | {} | {} | {} | {} | {} |",
+            r.truncation,
+            p.sample_images,
+            p.real.swd,
+            p.real.kid_patches.mean * 1e3,
+            p.real.kid_patches.std * 1e3,
+            f(p.real.fid, 2),
+            f(p.fid_star(), 2),
+            p.inception_score
+                .map_or("—".into(), |s| format!("{:.3} ± {:.3}", s.mean, s.std)),
+            p.real.kid_inception.map_or("—".into(), |k| format!(
+                "{:.3} ± {:.3}",
+                k.mean * 1e3,
+                k.std * 1e3
+            )),
+            f(p.reconstructions.as_ref().map(|s| s.swd), 2),
+        );
+    }
+    md
+}
+
+/// One PNG per metric against truncation.
+pub fn plots(out: &Path, rows: &[SweepRow]) -> Result<Vec<PathBuf>> {
+    type Pick = fn(&Report) -> Option<f64>;
+    let metrics: [(&str, &str, Pick, Pick); 4] = [
+        (
+            "swd",
+            "SWD x1e3",
+            |r| Some(r.real.swd),
+            |r| r.reconstructions.as_ref().map(|s| s.swd),
+        ),
+        (
+            "kid",
+            "KID patches x1e3",
+            |r| Some(r.real.kid_patches.mean * 1e3),
+            |r| r.reconstructions.as_ref().map(|s| s.kid_patches.mean * 1e3),
+        ),
+        ("fid", "FID", |r| r.real.fid, Report::fid_star),
+        (
+            "is",
+            "Inception Score",
+            |r| r.inception_score.map(|s| s.mean),
+            |_| None,
+        ),
+    ];
+    let mut written = Vec::new();
+    for (file, title, real, star) in metrics {
+        let a: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| real(&r.report).map(|v| (r.truncation, v)))
+            .collect();
+        if a.is_empty() {
+            continue;
+        }
+        let b: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| star(&r.report).map(|v| (r.truncation, v)))
+            .collect();
+        let mut curves = vec![Curve {
+            name: "vs real",
+            rgb: [31, 119, 180],
+            points: &a,
+        }];
+        if !b.is_empty() {
+            curves.push(Curve {
+                name: "vs reconstructions",
+                rgb: [214, 39, 40],
+                points: &b,
+            });
+        }
+        let path = out.join(format!("{file}.png"));
+        plot::lines(&path, title, "truncation", false, &curves)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Writes `sweep.json`, `sweep.md` and the plots.
+pub fn write(out: &Path, rows: &[SweepRow]) -> Result<String> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let md = markdown(rows);
+    checkpoint::write_atomic(
+        &out.join("sweep.json"),
+        serde_json::to_string_pretty(rows)?.as_bytes(),
+    )?;
+    checkpoint::write_atomic(&out.join("sweep.md"), md.as_bytes())?;
+    plots(out, rows)?;
+    Ok(md)
+}
+
+pub fn run(a: &SweepArgs) -> Result<Vec<SweepRow>> {
+    // Open the generator first: it is the most likely thing to be wrong.
+    let device = crate::device::parse(&a.metrics.device)?;
+    let mut gen = open_generator(
+        &a.generator,
+        a.metrics.decoder.as_deref(),
+        a.trunc_mode.as_deref(),
+        device,
+    )?;
+    let (ev, decoder) = Evaluator::new(&a.metrics)?;
+    let rows = sweep(
+        &ev,
+        gen.as_mut(),
+        &a.truncations,
+        a.n,
+        a.metrics.seed,
+        decoder.as_deref(),
+    )?;
+    let md = write(&a.out, &rows)?;
+    print!("{md}");
+    eprintln!("wrote {}/sweep.{{json,md}} and plots", a.out.display());
+    Ok(rows)
+}
