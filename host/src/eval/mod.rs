@@ -257,13 +257,6 @@ impl Evaluator {
     pub fn new(args: &MetricArgs) -> Result<(Evaluator, Option<String>)> {
         device::set_threads(args.threads);
         let device = device::parse(&args.device)?;
-        let cfg = SwdConfig {
-            patch: 7,
-            patches_per_image: args.patches_per_image,
-            directions: args.directions,
-            min_resolution: 16,
-            seed: args.seed,
-        };
         let inception = args
             .inception
             .as_deref()
@@ -287,19 +280,43 @@ impl Evaluator {
             }
             None
         };
-        let real = ref_data(&real_set, &cfg, device, inception.as_ref())?;
+        let ev = Evaluator::from_sets(args, device, inception, &real_set, recon.as_ref())?;
+        Ok((ev, decoder_origin))
+    }
+
+    /// An evaluator for reference sets already in memory.
+    pub fn from_sets(
+        args: &MetricArgs,
+        device: Device,
+        inception: Option<Inception>,
+        real: &ImageSet,
+        recon: Option<&ImageSet>,
+    ) -> Result<Evaluator> {
+        let cfg = SwdConfig {
+            patch: 7,
+            patches_per_image: args.patches_per_image,
+            directions: args.directions,
+            min_resolution: 16,
+            seed: args.seed,
+        };
+        ensure!(
+            real.size == args.size,
+            "reference images are {0}x{0}, the evaluation size is {1}",
+            real.size,
+            args.size
+        );
+        let real = ref_data(real, &cfg, device, inception.as_ref())?;
         let recon = recon
-            .map(|r| ref_data(&r, &cfg, device, inception.as_ref()))
+            .map(|r| ref_data(r, &cfg, device, inception.as_ref()))
             .transpose()?;
-        let ev = Evaluator {
+        Ok(Evaluator {
             cfg,
             args: args.clone(),
             device,
             inception,
             real,
             recon,
-        };
-        Ok((ev, decoder_origin))
+        })
     }
 
     pub fn size(&self) -> usize {

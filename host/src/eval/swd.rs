@@ -242,7 +242,7 @@ pub fn swd(a: &Descriptors, b: &Descriptors, cfg: &SwdConfig) -> Result<Vec<f64>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Smooth random "photos": a few random sinusoids per channel plus fine texture.
@@ -275,7 +275,7 @@ mod tests {
         }
     }
 
-    fn with_noise(set: &ImageSet, sigma: f64, seed: u64) -> ImageSet {
+    pub(crate) fn with_noise(set: &ImageSet, sigma: f64, seed: u64) -> ImageSet {
         let mut rng = SplitMix64::new(seed);
         let images = set
             .images

@@ -203,3 +203,81 @@ pub fn run(a: &SweepArgs) -> Result<Vec<SweepRow>> {
     eprintln!("wrote {}/sweep.{{json,md}} and plots", a.out.display());
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::swd::tests::{synthetic_set, with_noise};
+    use clap::Parser;
+    use tch::Device;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        m: MetricArgs,
+    }
+
+    /// A stand-in generator: the reference-like images with noise growing with the truncation.
+    struct Noisy(ImageSet);
+
+    impl Generator for Noisy {
+        fn describe(&self) -> String {
+            "noisy synthetic".into()
+        }
+        fn generate(&mut self, n: usize, t: Option<f64>, seed: u64) -> Result<Vec<Vec<f32>>> {
+            let mut set = with_noise(&self.0, 0.1 * t.unwrap_or(1.0), seed);
+            set.images.truncate(n);
+            Ok(set.images)
+        }
+    }
+
+    #[test]
+    fn sweep_tables_and_plots() {
+        let args = Wrap::parse_from([
+            "t",
+            "--reference",
+            "unused",
+            "--size",
+            "32",
+            "--patches-per-image",
+            "32",
+            "--directions",
+            "64",
+            "--kid-subsets",
+            "5",
+            "--device",
+            "cpu",
+        ])
+        .m;
+        let reference = synthetic_set(6, 32, 4);
+        let ev = Evaluator::from_sets(&args, Device::Cpu, None, &reference, None).unwrap();
+        let mut gen = Noisy(synthetic_set(6, 32, 4));
+        let ts = [0.25, 0.5, 1.0, 2.0];
+        let rows = sweep(&ev, &mut gen, &ts, 6, 0, None).unwrap();
+        assert_eq!(rows.len(), 4);
+        let swd: Vec<f64> = rows.iter().map(|r| r.report.real.swd).collect();
+        assert!(
+            swd.windows(2).all(|w| w[0] < w[1]),
+            "SWD must grow with the noise: {swd:?}"
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.report.real.fid.is_none() && r.report.inception_score.is_none()));
+        let dir = std::env::temp_dir().join(format!("nsbg-sweep-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let md = write(&dir, &rows).unwrap();
+        assert_eq!(md.lines().count(), 2 + ts.len());
+        assert!(md.contains("| 0.25 | 6 |"), "{md}");
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap())
+                .unwrap();
+        assert_eq!(back.as_array().unwrap().len(), 4);
+        assert_eq!(back[3]["truncation"], 2.0);
+        assert!(dir.join("swd.png").is_file() && dir.join("kid.png").is_file());
+        assert!(!dir.join("fid.png").exists(), "no FID without Inception");
+        // Bad values are errors, not panics.
+        assert!(sweep(&ev, &mut gen, &[0.0], 6, 0, None).is_err());
+        assert!(sweep(&ev, &mut gen, &[], 6, 0, None).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
