@@ -505,28 +505,35 @@ fn write_outputs(
     Ok(())
 }
 
+/// Where `eval-samples` gets its images.
+enum Source {
+    Folder(ImageSet),
+    Generator(Box<dyn Generator>),
+}
+
 pub fn run_eval_samples(a: &EvalSamplesArgs) -> Result<Report> {
-    let (ev, decoder) = Evaluator::new(&a.metrics)?;
-    let samples = match (&a.samples, &a.generator) {
-        (Some(dir), _) => ImageSet::load(
-            dir,
-            a.metrics.preprocess,
-            a.metrics.size,
-            a.n,
-            a.metrics.workers,
-        )?,
-        (None, Some(g)) => {
-            let mut gen = open_generator(
-                g,
-                a.metrics.decoder.as_deref(),
-                a.trunc_mode.as_deref(),
-                ev.device(),
-            )?;
-            let n = a.n.unwrap_or(1000);
-            let images = gen.generate(n, a.truncation, a.metrics.seed)?;
+    let m = &a.metrics;
+    // The samples (or the generator) first: they are the most likely input to be wrong, and the
+    // reference statistics take a while.
+    let source = match (&a.samples, &a.generator) {
+        (Some(dir), _) => {
+            Source::Folder(ImageSet::load(dir, m.preprocess, m.size, a.n, m.workers)?)
+        }
+        (None, Some(g)) => Source::Generator(open_generator(
+            g,
+            m.decoder.as_deref(),
+            a.trunc_mode.as_deref(),
+            device::parse(&m.device)?,
+        )?),
+        (None, None) => bail!("give --samples DIR or --generator G"),
+    };
+    let (ev, decoder) = Evaluator::new(m)?;
+    let samples = match source {
+        Source::Folder(set) => set,
+        Source::Generator(mut gen) => {
+            let images = gen.generate(a.n.unwrap_or(1000), a.truncation, m.seed)?;
             ImageSet::from_images(ev.size(), images, gen.describe())?
         }
-        (None, None) => bail!("give --samples DIR or --generator G"),
     };
     let report = ev.evaluate(&samples, decoder)?;
     let md = markdown(&report);
