@@ -131,24 +131,40 @@ pub struct Progress {
     pub best: Option<Best>,
 }
 
-/// Model file of the best validation result, relative to the run folder.
-pub const BEST_MODEL: &str = "best/model.safetensors";
+const BEST_DIR: &str = "best";
 const BEST_JSON: &str = "best/best.json";
 
-/// Stores the model as the run's best (`best/model.safetensors` + `best/best.json`), atomically.
+/// The best model's file name for a step, relative to the run folder.
+fn best_model(step: u64) -> String {
+    format!("{BEST_DIR}/model-{step:08}.safetensors")
+}
+
+/// Stores the model as the run's best (`best/model-STEP.safetensors` + `best/best.json`). The model
+/// file carries its step and `best.json` is replaced last, so a kill at any moment leaves a record
+/// that names a complete file of the step it claims; older best models are removed afterwards.
 pub fn save_best(run: &Path, best: Best, model: &[(String, Tensor)]) -> Result<()> {
-    write_tensors(&run.join(BEST_MODEL), model)?;
+    let file = best_model(best.step);
+    write_tensors(&run.join(&file), model)?;
     write_atomic(
         &run.join(BEST_JSON),
         serde_json::to_string_pretty(&best)?.as_bytes(),
-    )
+    )?;
+    if let Ok(entries) = fs::read_dir(run.join(BEST_DIR)) {
+        for e in entries.flatten() {
+            let rel = format!("{BEST_DIR}/{}", e.file_name().to_string_lossy());
+            if rel != file && rel != BEST_JSON {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The best model's file and record, if the run has one.
 pub fn best_of(run: &Path) -> Option<(PathBuf, Best)> {
     let text = fs::read_to_string(run.join(BEST_JSON)).ok()?;
     let best: Best = serde_json::from_str(&text).ok()?;
-    let model = run.join(BEST_MODEL);
+    let model = run.join(best_model(best.step));
     model.is_file().then_some((model, best))
 }
 

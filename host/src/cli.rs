@@ -83,6 +83,11 @@ pub struct TrainArgs {
     /// Run without validation.
     #[arg(long)]
     pub no_val: bool,
+    /// Hold out this many source pictures of the training folder (crops named `<source>__<crop>`) and
+    /// validate / select the best checkpoint on them instead of on --val-data, which then stays
+    /// untouched for the final evaluation.
+    #[arg(long)]
+    pub holdout: Option<usize>,
     /// Run folder (checkpoints, metrics.jsonl, loss.png, samples/).
     #[arg(long)]
     pub out: PathBuf,

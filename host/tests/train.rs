@@ -68,6 +68,16 @@ fn fails(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// Sorted file names in a folder.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -166,7 +176,15 @@ fn tiny_pipeline_train_export_decode_parity_eval() {
         [0, 3, 6].contains(&best["step"].as_u64().unwrap()),
         "{state}"
     );
-    assert!(r1.join("best/model.safetensors").is_file());
+    // Exactly the best step's model (older best models are removed) and its record.
+    let best_step = best["step"].as_u64().unwrap();
+    assert_eq!(
+        file_names(&r1.join("best")),
+        vec![
+            "best.json".to_string(),
+            format!("model-{best_step:08}.safetensors")
+        ]
+    );
     let files: Vec<_> = std::fs::read_dir(r1.join("checkpoints"))
         .unwrap()
         .flatten()
@@ -429,12 +447,7 @@ fn unreadable_files_are_skipped_and_counted() {
     let data = dir.join("data/class_a");
     std::fs::create_dir_all(&data).unwrap();
     let val = photos().join("val");
-    let mut names: Vec<_> = std::fs::read_dir(&val)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    names.sort();
+    let names: Vec<PathBuf> = file_names(&val).iter().map(|n| val.join(n)).collect();
     for p in names.iter().take(5) {
         std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
     }
@@ -791,5 +804,96 @@ fn decode_uses_the_shipped_weights_by_default() {
             text(&out.stderr)
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--holdout K` validates (and keeps `best/`) on K source pictures held out of the training folder,
+/// never on crops of a picture it trains on, and leaves `--val-data` out of training entirely.
+#[test]
+fn holdout_validates_on_unseen_training_pictures() {
+    let dir = temp_dir("holdout");
+    let data = dir.join("train");
+    std::fs::create_dir_all(&data).unwrap();
+    // Three source pictures, two crops each.
+    let src = photos().join("train");
+    let mut picked = Vec::new();
+    for n in &file_names(&src) {
+        let source = &n[..n.rfind("__").unwrap()];
+        let have = picked
+            .iter()
+            .filter(|p: &&String| p.starts_with(source))
+            .count();
+        let sources: std::collections::BTreeSet<&str> = picked
+            .iter()
+            .map(|p: &String| &p[..p.rfind("__").unwrap()])
+            .collect();
+        if have < 2 && (sources.contains(source) || sources.len() < 3) {
+            picked.push(n.clone());
+        }
+    }
+    assert_eq!(picked.len(), 6);
+    for n in &picked {
+        std::fs::copy(src.join(n), data.join(n)).unwrap();
+    }
+    let run_dir = dir.join("run");
+    let (d, r) = (data.to_str().unwrap(), run_dir.to_str().unwrap());
+    let out = run(&[
+        "train-decoder",
+        "--preset",
+        "tiny",
+        "--level",
+        "1",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--data",
+        d,
+        "--out",
+        r,
+        "--holdout",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("held-out source picture"))
+        .unwrap_or_else(|| panic!("no holdout line in {err}"));
+    let held = line.rsplit(": ").next().unwrap().trim();
+    assert!(
+        picked.iter().filter(|p| p.starts_with(held)).count() == 2,
+        "{line}"
+    );
+    let summary = json(&run_dir.join("summary.json"));
+    assert_eq!(summary["val_source"], "holdout");
+    assert_eq!(summary["val_images"], 2);
+    assert_eq!(summary["train_images"], 4);
+    assert_eq!(json(&run_dir.join("config.json"))["holdout"], 1);
+    assert!(metrics(&run_dir).iter().any(|m| m["kind"] == "val"));
+    let new_run = |extra: &[&'static str]| {
+        let mut a = vec![
+            "train-decoder",
+            "--preset",
+            "tiny",
+            "--level",
+            "1",
+            "--data",
+            d,
+            "--out",
+            r,
+            "--force",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    fails(
+        &new_run(&["--holdout", "1", "--val-data", "x"]),
+        &["--holdout", "--val-data"],
+    );
+    fails(
+        &new_run(&["--holdout", "3"]),
+        &["cannot hold out 3", "only 3"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

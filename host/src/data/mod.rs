@@ -197,11 +197,86 @@ pub fn par_map<T: Send>(n: usize, workers: usize, f: impl Fn(usize) -> T + Sync)
     all.into_iter().map(|(_, t)| t).collect()
 }
 
+/// The source picture a file was cut from: its name up to the last `__` (the photo set names crops
+/// `<package>__<picture>__<crop>.png`); a file without `__` is its own source. Held-out splits go by
+/// source, because crops of one picture overlap and would leak between the two parts.
+pub fn source_of(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let dir_len = path.len() - name.len();
+    match name.rfind("__") {
+        Some(i) => &path[..dir_len + i],
+        None => path,
+    }
+}
+
+/// A deterministic split of a folder by source picture: `sources` of them (chosen by `seed`) are
+/// held out, e.g. to select checkpoints on pictures training never saw without touching `val`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holdout {
+    pub sources: usize,
+    pub seed: u64,
+}
+
+/// Which side of a [`Holdout`] to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but the held-out sources (training).
+    Rest,
+    /// Only the held-out sources (selection).
+    Held,
+}
+
+impl Holdout {
+    /// The held-out source names among `items` (sorted). Fails when the folder has too few sources
+    /// to keep at least one for training.
+    pub fn held_sources(&self, items: &[Item]) -> Result<Vec<String>> {
+        let mut sources: Vec<&str> = items.iter().map(|i| source_of(&i.path)).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        if self.sources >= sources.len() {
+            bail!(
+                "cannot hold out {} source pictures: the folder has only {} (at least one must remain for training)",
+                self.sources,
+                sources.len()
+            );
+        }
+        // Epoch u64::MAX: a permutation stream that no training epoch of the same seed uses.
+        let order = crate::rng::epoch_order(self.seed, u64::MAX, sources.len());
+        let mut held: Vec<String> = order[..self.sources]
+            .iter()
+            .map(|&i| sources[i].to_string())
+            .collect();
+        held.sort_unstable();
+        Ok(held)
+    }
+
+    /// Keeps the items of `part`.
+    fn select(&self, items: Vec<Item>, part: Part) -> Result<Vec<Item>> {
+        let held = self.held_sources(&items)?;
+        Ok(items
+            .into_iter()
+            .filter(|i| held.iter().any(|h| h == source_of(&i.path)) == (part == Part::Held))
+            .collect())
+    }
+}
+
 impl Dataset {
     /// Lists, decodes and (optionally) caches a dataset. Fails only when the folder cannot be listed
     /// or no image at all is usable.
     pub fn open(root: &Path, opts: &DataOptions) -> Result<Dataset> {
+        Self::open_part(root, opts, None)
+    }
+
+    /// [`Dataset::open`] on one part of a held-out split of the folder (before `limit` applies).
+    pub fn open_part(
+        root: &Path,
+        opts: &DataOptions,
+        split: Option<(Holdout, Part)>,
+    ) -> Result<Dataset> {
         let (mut items, classes) = scan(root)?;
+        if let Some((holdout, part)) = split {
+            items = holdout.select(items, part)?;
+        }
         if let Some(limit) = opts.limit {
             items.truncate(limit);
         }
@@ -408,5 +483,55 @@ mod tests {
         let e = Dataset::open(&dir, &opts(None)).unwrap_err();
         assert!(format!("{e:#}").contains("could be read"), "{e:#}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn item(path: &str) -> Item {
+        Item {
+            path: path.into(),
+            class: 0,
+        }
+    }
+
+    #[test]
+    fn source_is_the_name_before_the_last_double_underscore() {
+        assert_eq!(source_of("pkg__Pic__s512_r0c1.png"), "pkg__Pic");
+        assert_eq!(source_of("cls/pkg__Pic__full.png"), "cls/pkg__Pic");
+        assert_eq!(source_of("cls/plain.png"), "cls/plain.png");
+        assert_eq!(source_of("a__b/c.png"), "a__b/c.png");
+    }
+
+    #[test]
+    fn holdout_splits_by_source_deterministically() {
+        let items: Vec<Item> = (0..6)
+            .flat_map(|p| (0..3).map(move |c| item(&format!("pkg__P{p}__c{c}.png"))))
+            .collect();
+        let h = Holdout {
+            sources: 2,
+            seed: 7,
+        };
+        let held = h.select(items.clone(), Part::Held).unwrap();
+        let rest = h.select(items.clone(), Part::Rest).unwrap();
+        assert_eq!(held.len(), 6, "two sources of three crops each");
+        assert_eq!(rest.len(), 12);
+        let held_sources: Vec<&str> = held.iter().map(|i| source_of(&i.path)).collect();
+        assert!(rest
+            .iter()
+            .all(|i| !held_sources.contains(&source_of(&i.path))));
+        assert_eq!(
+            h.held_sources(&items).unwrap(),
+            h.held_sources(&items).unwrap()
+        );
+        // Another seed picks other sources for at least one of a few seeds.
+        let first = h.held_sources(&items).unwrap();
+        assert!(
+            (8..16).any(|seed| Holdout { sources: 2, seed }.held_sources(&items).unwrap() != first)
+        );
+        let err = Holdout {
+            sources: 6,
+            seed: 0,
+        }
+        .held_sources(&items)
+        .unwrap_err();
+        assert!(err.to_string().contains("only 6"), "{err}");
     }
 }

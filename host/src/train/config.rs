@@ -85,12 +85,24 @@ pub struct RunConfig {
     pub seed: u64,
     pub data: PathBuf,
     pub val_data: Option<PathBuf>,
+    /// Source pictures of `data` held out for validation and checkpoint selection (0: use `val_data`).
+    #[serde(default)]
+    pub holdout: usize,
     pub limit: Option<usize>,
     pub val_limit: Option<usize>,
     pub cache: Option<PathBuf>,
 }
 
 impl RunConfig {
+    /// The held-out split of `data` this run validates on (meaningful when `holdout > 0`); the seed
+    /// is the run's, so a resumed run holds out the same pictures.
+    pub fn holdout_split(&self) -> crate::data::Holdout {
+        crate::data::Holdout {
+            sources: self.holdout,
+            seed: self.seed,
+        }
+    }
+
     pub fn ext(&self) -> Result<Extension> {
         Extension::from_name(&self.extension).ok_or_else(|| {
             anyhow::anyhow!(

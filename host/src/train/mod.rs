@@ -23,7 +23,7 @@ use self::task::{Precomputed, Task};
 use crate::checkpoint::{self, Best, Progress, State};
 use crate::cli::{TrainArgs, TrainDecoderArgs, TrainPixelArgs};
 use crate::data::loader::{Loader, Plan, Position};
-use crate::data::{self, DataOptions, Dataset, Preprocess};
+use crate::data::{self, DataOptions, Dataset, Part, Preprocess};
 use crate::nets::{self, LevelNet};
 use crate::{device, grid, preset};
 
@@ -86,7 +86,11 @@ fn new_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
         .data
         .clone()
         .unwrap_or_else(|| data::default_split("train"));
-    let val_data = if a.no_val {
+    let holdout = a.holdout.unwrap_or(0);
+    if holdout > 0 && (a.no_val || a.val_data.is_some()) {
+        bail!("--holdout validates on held-out training pictures: it excludes --no-val and --val-data");
+    }
+    let val_data = if a.no_val || holdout > 0 {
         None
     } else {
         a.val_data.clone().or_else(|| sibling_val(&data))
@@ -145,6 +149,7 @@ fn new_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
         seed: a.seed,
         data,
         val_data,
+        holdout,
         limit: a.limit,
         val_limit: a.val_limit,
         cache: a.cache.clone(),
@@ -178,7 +183,13 @@ fn resumed_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
     Ok(cfg)
 }
 
-fn open_data(cfg: &RunConfig, dir: &Path, limit: Option<usize>, workers: usize) -> Result<Dataset> {
+fn open_data(
+    cfg: &RunConfig,
+    dir: &Path,
+    limit: Option<usize>,
+    part: Option<Part>,
+    workers: usize,
+) -> Result<Dataset> {
     let opts = DataOptions {
         preprocess: cfg.preprocess,
         size: cfg.image_size,
@@ -187,7 +198,8 @@ fn open_data(cfg: &RunConfig, dir: &Path, limit: Option<usize>, workers: usize) 
         extension: cfg.ext()?,
         limit,
     };
-    let ds = Dataset::open(dir, &opts)
+    let split = part.map(|p| (cfg.holdout_split(), p));
+    let ds = Dataset::open_part(dir, &opts, split)
         .with_context(|| format!("cannot open dataset {}", dir.display()))?;
     tracing::info!("{}", ds.summary());
     if !ds.skipped.is_empty() {
@@ -350,12 +362,33 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     );
 
     // Data.
-    let train_ds = Arc::new(open_data(&cfg, &cfg.data, cfg.limit, session.workers)?);
-    let val_ds = match &cfg.val_data {
+    // With a holdout, validation (and so the best checkpoint) uses held-out training pictures.
+    let (train_part, val_dir, val_part) = if cfg.holdout > 0 {
+        (Some(Part::Rest), Some(&cfg.data), Some(Part::Held))
+    } else {
+        (None, cfg.val_data.as_ref(), None)
+    };
+    let train_ds = Arc::new(open_data(
+        &cfg,
+        &cfg.data,
+        cfg.limit,
+        train_part,
+        session.workers,
+    )?);
+    if cfg.holdout > 0 {
+        let (items, _) = data::scan(&cfg.data)?;
+        eprintln!(
+            "validating on {} held-out source picture(s) of the training folder: {}",
+            cfg.holdout,
+            cfg.holdout_split().held_sources(&items)?.join(", ")
+        );
+    }
+    let val_ds = match val_dir {
         Some(dir) => Some(Arc::new(open_data(
             &cfg,
             dir,
             cfg.val_limit,
+            val_part,
             session.workers,
         )?)),
         None => None,
@@ -494,6 +527,11 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             }))?;
         }
     }
+    // Sample grids show validation images when there are any (never trained on), else training ones.
+    let (sample_ds, sample_make) = match &val_ds {
+        Some(v) => (v, &make_val),
+        None => (&train_ds, &make_train),
+    };
     let mut stopped_by_budget = false;
     let mut last_val_step = resume_state.as_ref().map(|s| s.step);
     let mut last_ckpt_step = last_val_step;
@@ -575,17 +613,13 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             metrics.plot(&title)?;
         }
         if step % cfg.sample_every == 0 {
-            let (ds, mk) = match &val_ds {
-                Some(v) => (v, &make_val),
-                None => (&train_ds, &make_train),
-            };
             write_samples(
                 &run_dir,
                 step,
                 &task,
                 &net,
-                ds,
-                mk,
+                sample_ds,
+                sample_make,
                 cfg.sample_count,
                 session.device,
             )?;
@@ -639,22 +673,16 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         ckpt(progress, &adam)?;
     }
     metrics.plot(&title)?;
-    {
-        let (ds, mk) = match &val_ds {
-            Some(v) => (v, &make_val),
-            None => (&train_ds, &make_train),
-        };
-        write_samples(
-            &run_dir,
-            step,
-            &task,
-            &net,
-            ds,
-            mk,
-            cfg.sample_count,
-            session.device,
-        )?;
-    }
+    write_samples(
+        &run_dir,
+        step,
+        &task,
+        &net,
+        sample_ds,
+        sample_make,
+        cfg.sample_count,
+        session.device,
+    )?;
     let ips = session_images as f64 / elapsed.max(1e-9);
     let energy = compute.finish()?;
     let summary = json!({
@@ -665,6 +693,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "train_images": train_ds.len(),
         "train_skipped": train_ds.skipped.len(),
         "val_images": val_ds.as_ref().map(|v| v.len()),
+        "val_source": if cfg.holdout > 0 { "holdout" } else { "val_data" },
         "val_skipped": val_ds.as_ref().map(|v| v.skipped.len()),
         "val_loss": last_val,
         "best": best,
