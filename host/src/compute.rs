@@ -217,7 +217,9 @@ impl Recorder {
         Ok(r)
     }
 
-    /// Installs a measured power source (NVML on a GPU, issue 7).
+    /// Installs a measured power source: the hook for NVML on a GPU (issue 7), e.g.
+    /// `recorder.with_power_reader(Box::new(move || crate::gpu::power_watts(device)))`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn with_power_reader(mut self, mut reader: PowerReader) -> Self {
         if let Some(w) = reader() {
             self.last_watts = w;
@@ -291,10 +293,6 @@ impl Recorder {
         self.session().finished = true;
         self.flush()?;
         Ok(self.record)
-    }
-
-    pub fn record(&self) -> &Record {
-        &self.record
     }
 }
 

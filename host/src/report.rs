@@ -122,23 +122,19 @@ pub fn run(a: &ReportArgs) -> Result<Vec<Row>> {
             &out.join("report.json"),
             serde_json::to_string_pretty(&rows)?.as_bytes(),
         )?;
-        let cum: Vec<(String, Vec<(f64, u64, f64)>)> = records
+        let images: Vec<Vec<(f64, f64)>> = records
             .iter()
-            .map(|(n, r)| (n.clone(), r.cumulative()))
+            .map(|(_, r)| r.cumulative().iter().map(|p| (p.0, p.1 as f64)).collect())
             .collect();
-        let images: Vec<Vec<(f64, f64)>> = cum
+        let energy: Vec<Vec<(f64, f64)>> = records
             .iter()
-            .map(|(_, c)| c.iter().map(|p| (p.0, p.1 as f64)).collect())
-            .collect();
-        let energy: Vec<Vec<(f64, f64)>> = cum
-            .iter()
-            .map(|(_, c)| c.iter().map(|p| (p.0, p.2)).collect())
+            .map(|(_, r)| r.cumulative().iter().map(|p| (p.0, p.2)).collect())
             .collect();
         for (file, title, pts) in [
             ("images.png", "images processed", &images),
             ("energy.png", "energy kWh", &energy),
         ] {
-            let curves: Vec<Curve<'_>> = cum
+            let curves: Vec<Curve<'_>> = records
                 .iter()
                 .zip(pts)
                 .enumerate()

@@ -16,8 +16,6 @@ use tch::{Device, Kind, Tensor};
 pub struct Gaussian {
     pub mean: Tensor,
     pub cov: Tensor,
-    /// Number of feature vectors the statistics came from.
-    pub count: usize,
 }
 
 impl Gaussian {
@@ -38,11 +36,7 @@ impl Gaussian {
         let mean = f.mean_dim(0, false, Kind::Double);
         let centred = &f - &mean;
         let cov = centred.tr().matmul(&centred) / (n - 1) as f64;
-        Ok(Gaussian {
-            mean,
-            cov,
-            count: n as usize,
-        })
+        Ok(Gaussian { mean, cov })
     }
 
     pub fn dim(&self) -> i64 {
@@ -88,6 +82,7 @@ pub fn distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
     Ok(d.max(0.0))
 }
 
+#[cfg(test)]
 /// `tr (Σa Σb)^½` by coupled Newton–Schulz iterations (as in BigGAN-PyTorch's `sqrt_newton_schulz`),
 /// for cross-checking [`distance`]. Converges because `Σa Σb` is similar to a PSD matrix.
 pub fn trace_sqrt_product_newton_schulz(
@@ -114,6 +109,7 @@ pub fn trace_sqrt_product_newton_schulz(
     Ok(v)
 }
 
+#[cfg(test)]
 /// Rows of `data` (row-major `n × d`) as an f64 tensor.
 pub fn matrix(data: &[f64], n: usize, d: usize) -> Result<Tensor> {
     ensure!(data.len() == n * d, "matrix data has the wrong length");
@@ -129,6 +125,7 @@ fn from_eigen(q: &Tensor, lambda: &[f64]) -> Tensor {
     (q * l.unsqueeze(0)).matmul(&q.tr())
 }
 
+#[cfg(test)]
 /// Gaussian statistics given directly.
 pub fn gaussian(mean: &[f64], cov: Tensor) -> Result<Gaussian> {
     let d = mean.len() as i64;
@@ -140,7 +137,6 @@ pub fn gaussian(mean: &[f64], cov: Tensor) -> Result<Gaussian> {
     Ok(Gaussian {
         mean: Tensor::from_slice(mean),
         cov: cov.to_kind(Kind::Double),
-        count: 0,
     })
 }
 

@@ -16,8 +16,6 @@ pub struct ImageSet {
     pub images: Vec<Vec<f32>>,
     /// Where the images came from (for reports).
     pub origin: String,
-    /// Files that could not be read.
-    pub skipped: usize,
 }
 
 impl ImageSet {
@@ -57,7 +55,6 @@ impl ImageSet {
             size,
             images,
             origin: format!("{} ({})", dir.display(), preprocess.name()),
-            skipped: ds.skipped.len(),
         })
     }
 
@@ -75,7 +72,6 @@ impl ImageSet {
             size,
             images: images.into_iter().map(quantise).collect(),
             origin,
-            skipped: 0,
         })
     }
 

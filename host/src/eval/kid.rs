@@ -38,6 +38,7 @@ pub fn mmd2_unbiased(x: &Tensor, y: &Tensor) -> f64 {
         - 2.0 * kxy.sum(Kind::Double).double_value(&[]) / (m * n)
 }
 
+#[cfg(test)]
 /// The biased (V-statistic) MMD², for comparison: always ≥ 0, positive even for equal distributions.
 pub fn mmd2_biased(x: &Tensor, y: &Tensor) -> f64 {
     let (m, n) = (x.size()[0] as f64, y.size()[0] as f64);

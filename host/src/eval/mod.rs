@@ -323,10 +323,6 @@ impl Evaluator {
         self.args.size
     }
 
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     fn scores(
         &self,
         r: &RefData,

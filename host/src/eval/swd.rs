@@ -101,7 +101,7 @@ pub fn laplacian_pyramid(x: &Tensor, levels: usize) -> Vec<Tensor> {
         let size = last.size();
         let s = small.size();
         let zeros = Tensor::zeros([s[0], s[1], 2 * s[2], 2 * s[3]], (Kind::Float, x.device()));
-        let _ = zeros
+        zeros
             .slice(2, 0, 2 * s[2], 2)
             .slice(3, 0, 2 * s[3], 2)
             .copy_(&small);
@@ -271,7 +271,6 @@ pub(crate) mod tests {
             size,
             images,
             origin: format!("synthetic seed {seed}"),
-            skipped: 0,
         }
     }
 
