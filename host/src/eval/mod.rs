@@ -235,7 +235,13 @@ fn ref_data(
     device: Device,
     net: Option<&Inception>,
 ) -> Result<RefData> {
+    let t0 = std::time::Instant::now();
     let desc = swd::descriptors(set, cfg, device)?;
+    tracing::info!(
+        "SWD descriptors of {}: {:.1} s",
+        set.origin,
+        t0.elapsed().as_secs_f64()
+    );
     let inception = match net {
         Some(net) => {
             let f = net.features(set)?;
@@ -262,6 +268,7 @@ impl Evaluator {
             .as_deref()
             .map(|p| Inception::load(p, device, args.batch))
             .transpose()?;
+        let t0 = std::time::Instant::now();
         let real_set = ImageSet::load(
             &args.reference,
             args.preprocess,
@@ -269,6 +276,11 @@ impl Evaluator {
             args.reference_limit,
             args.workers,
         )?;
+        tracing::info!(
+            "read {} reference images: {:.1} s",
+            real_set.len(),
+            t0.elapsed().as_secs_f64()
+        );
         let mut decoder_origin = None;
         let recon = if inception.is_some() || args.star {
             let (set, origin) = reconstruct(&real_set, args.decoder.as_deref(), args)?;
@@ -330,7 +342,9 @@ impl Evaluator {
         pool: Option<(&Gaussian, &Tensor)>,
     ) -> Result<Scores> {
         let a = &self.args;
+        let t0 = std::time::Instant::now();
         let swd_levels = swd::swd(&r.desc, desc, &self.cfg)?;
+        tracing::info!("SWD: {:.1} s", t0.elapsed().as_secs_f64());
         let groups: Vec<(Tensor, Tensor)> = r
             .desc
             .levels
@@ -373,6 +387,10 @@ impl Evaluator {
             self.args.size
         );
         let desc = swd::descriptors(samples, &self.cfg, self.device)?;
+        tracing::info!(
+            "SWD descriptors of the samples: {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
         let (stats, pool, inception_score) = match &self.inception {
             Some(net) => {
                 let f = net.features(samples)?;
@@ -388,7 +406,9 @@ impl Evaluator {
             None => (None, None, None),
         };
         let pool_ref = stats.as_ref().zip(pool.as_ref());
+        let t1 = std::time::Instant::now();
         let real = self.scores(&self.real, &desc, pool_ref)?;
+        tracing::info!("SWD and KID: {:.1} s", t1.elapsed().as_secs_f64());
         let reconstructions = self
             .recon
             .as_ref()

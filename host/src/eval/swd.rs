@@ -198,14 +198,21 @@ fn directions(dim: usize, count: usize, seed: u64) -> Tensor {
     d / norm
 }
 
-/// Sorted projections evaluated at `k` mid-point quantiles.
+/// Sorted projections (`directions × M`) evaluated at `k` mid-point quantiles.
 fn quantiles(sorted: &Tensor, k: usize) -> Tensor {
-    let m = sorted.size()[0] as usize;
+    let m = sorted.size()[1] as usize;
     if m == k {
         return sorted.shallow_clone();
     }
     let idx: Vec<i64> = (0..k).map(|i| ((2 * i + 1) * m / (2 * k)) as i64).collect();
-    sorted.index_select(0, &Tensor::from_slice(&idx))
+    sorted.index_select(1, &Tensor::from_slice(&idx))
+}
+
+/// Projections of the rows of `x` on `dirs`, one contiguous row per direction, sorted.
+fn sorted_projections(x: &Tensor, dirs: &Tensor) -> Tensor {
+    // Sorting contiguous rows is much faster in libtorch than sorting along a strided dimension.
+    let (sorted, _) = dirs.tr().matmul(&x.tr()).contiguous().sort(1, false);
+    sorted
 }
 
 /// Sliced Wasserstein distance (×10³) between two projected descriptor sets of one level.
@@ -217,9 +224,9 @@ pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, cfg: &SwdConfig) -> Result<f64
         b.size()[1]
     );
     let dirs = directions(a.size()[1] as usize, cfg.directions, cfg.seed);
-    let (pa, _) = a.matmul(&dirs).sort(0, false);
-    let (pb, _) = b.matmul(&dirs).sort(0, false);
-    let k = pa.size()[0].max(pb.size()[0]) as usize;
+    let pa = sorted_projections(a, &dirs);
+    let pb = sorted_projections(b, &dirs);
+    let k = pa.size()[1].max(pb.size()[1]) as usize;
     let diff = (quantiles(&pa, k) - quantiles(&pb, k)).abs();
     let v = diff.mean(Kind::Double).double_value(&[]) * 1e3;
     ensure!(v.is_finite(), "SWD is not finite");
