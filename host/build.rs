@@ -57,7 +57,7 @@ fn libtorch_lib_dir() -> Result<PathBuf, String> {
 }
 
 /// Shipped decoders built into the binary when present: (cfg name, env name, path from this crate).
-const DEFAULT_WEIGHTS: [(&str, &str, &str); 2] = [
+const DEFAULT_WEIGHTS: [(&str, &str, &str); 3] = [
     (
         "nsbg_default_wavelet",
         "NSBG_DEFAULT_WAVELET",
@@ -67,6 +67,11 @@ const DEFAULT_WEIGHTS: [(&str, &str, &str); 2] = [
         "nsbg_default_pixel",
         "NSBG_DEFAULT_PIXEL",
         "../weights/nsbg-pixel-small.safetensors",
+    ),
+    (
+        "nsbg_default_generator",
+        "NSBG_DEFAULT_GENERATOR",
+        "../weights/nsbg-generator-small.safetensors",
     ),
 ];
 

@@ -59,15 +59,22 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
 
 /// Writes named tensors as safetensors (f32, CPU) atomically.
 pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    let f32s: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.detach().to_kind(tch::Kind::Float)))
+        .collect();
+    write_tensors_keep_kind(path, &f32s)
+}
+
+/// Writes named tensors as safetensors atomically, keeping each tensor's element type (e.g. i64 labels
+/// next to f32 values in a sampler's output file).
+pub fn write_tensors_keep_kind(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let host: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(n, t)| {
             (
                 n.clone(),
-                t.detach()
-                    .to_device(tch::Device::Cpu)
-                    .to_kind(tch::Kind::Float)
-                    .contiguous(),
+                t.detach().to_device(tch::Device::Cpu).contiguous(),
             )
         })
         .collect();
@@ -184,12 +191,8 @@ pub fn save(
         val_loss,
         best,
     } = progress;
-    let dir = run.join("checkpoints");
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let model_file = format!("checkpoints/model-{step:08}.safetensors");
-    let optimizer_file = format!("checkpoints/adam-{step:08}.safetensors");
-    write_tensors(&run.join(&model_file), model)?;
-    write_tensors(&run.join(&optimizer_file), optimizer)?;
+    let model_file = tensor_file("model", step);
+    let optimizer_file = tensor_file("adam", step);
     let state = State {
         format: FORMAT,
         config: config.clone(),
@@ -202,20 +205,46 @@ pub fn save(
         val_loss,
         best,
     };
-    write_atomic(
-        &run.join(SIDECAR),
+    save_files(
+        run,
+        &[
+            (&state.model_file, model),
+            (&state.optimizer_file, optimizer),
+        ],
         serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
+    Ok(state)
+}
+
+/// The name, relative to the run folder, of tensor group `group` of the checkpoint at `step`.
+pub fn tensor_file(group: &str, step: u64) -> String {
+    format!("checkpoints/{group}-{step:08}.safetensors")
+}
+
+/// The atomic checkpoint protocol for any set of tensor groups: each group to its file (relative to the
+/// run folder, see [`tensor_file`]), then the sidecar `checkpoint.json` (which names those files), and
+/// only then the deletion of tensor files in `checkpoints/` that the new sidecar no longer references.
+pub fn save_files(
+    run: &Path,
+    groups: &[(&str, &[(String, Tensor)])],
+    sidecar: &[u8],
+) -> Result<()> {
+    let dir = run.join("checkpoints");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (file, tensors) in groups {
+        write_tensors(&run.join(file), tensors)?;
+    }
+    write_atomic(&run.join(SIDECAR), sidecar)?;
     // Older tensor files are unreferenced now.
     if let Ok(entries) = fs::read_dir(&dir) {
         for e in entries.flatten() {
             let rel = format!("checkpoints/{}", e.file_name().to_string_lossy());
-            if rel != state.model_file && rel != state.optimizer_file {
+            if !groups.iter().any(|(f, _)| *f == rel) {
                 let _ = fs::remove_file(e.path());
             }
         }
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Reads a run folder's sidecar.

@@ -41,8 +41,8 @@ pub enum Command {
     Bands(BandsArgs),
     /// Checks inverse(forward(x)) against x for every mode and dtype and prints the errors.
     Roundtrip(RoundtripArgs),
-    /// Demo. Until the GAN sampler exists: writes the band picture of a bundled photo to DIR/bands.png.
-    Sample(SampleArgs),
+    /// Generates images: z → generator (default: the shipped small one) → decoders → PNGs, grid, bands.
+    Sample(crate::sampler::args::SampleArgs),
     /// Times dwt2/idwt2 (periodization, f32 and f64, one thread) and this machine's memcpy bandwidth.
     BenchDwt(BenchArgs),
     /// Trains one level of the NSBG wavelet decoder (UNet_NTail on 32x32 subband patches).
@@ -63,6 +63,10 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Prints the libtorch build and device information.
     TorchInfo,
+    /// Trains the GAN sampler (BigGAN / BigGAN-deep) on 64x64 wavelet low bands or pixels.
+    TrainSampler(Box<crate::sampler::args::TrainSamplerArgs>),
+    /// Trains tiny versions of every network from scratch, exports them and samples (minutes).
+    Demo(crate::sampler::args::DemoArgs),
 }
 
 /// Settings shared by both training commands. Every preset field has a flag that overrides it.
@@ -207,7 +211,7 @@ pub enum ExportDtype {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// Run folders, one per level (any order; their levels must be consecutive).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "generator")]
     pub runs: Vec<PathBuf>,
     /// Output weight file.
     #[arg(long)]
@@ -218,6 +222,13 @@ pub struct ExportArgs {
     /// Export each run's model of lowest validation loss (best/) instead of its last checkpoint.
     #[arg(long)]
     pub best: bool,
+    /// Export a GAN generator instead of decoder runs: a sampler run folder (or its checkpoint.json),
+    /// or a generator weight file to re-write (e.g. as f16).
+    #[arg(long, value_name = "RUN_DIR_OR_CKPT")]
+    pub generator: Option<PathBuf>,
+    /// With --generator: export the trained G instead of its EMA copy G_ema (the default).
+    #[arg(long, requires = "generator")]
+    pub no_ema: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -314,13 +325,6 @@ pub struct RoundtripArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SampleArgs {
-    /// Output folder (created if missing).
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

@@ -15,6 +15,12 @@ const PIXEL: Option<&[u8]> = Some(include_bytes!(env!("NSBG_DEFAULT_PIXEL")));
 #[cfg(not(nsbg_default_pixel))]
 const PIXEL: Option<&[u8]> = None;
 
+#[cfg(nsbg_default_generator)]
+const GENERATOR: Option<&[u8]> = Some(include_bytes!(env!("NSBG_DEFAULT_GENERATOR")));
+#[cfg(not(nsbg_default_generator))]
+const GENERATOR: Option<&[u8]> = None;
+
+pub const GENERATOR_NAME: &str = "weights/nsbg-generator-small.safetensors";
 pub const WAVELET_NAME: &str = "weights/nsbg-small.safetensors";
 pub const PIXEL_NAME: &str = "weights/nsbg-pixel-small.safetensors";
 
@@ -35,6 +41,18 @@ pub fn pixel_or(path: Option<&Path>) -> Result<Option<(Vec<u8>, String)>> {
     match path {
         Some(p) => read(p).map(Some),
         None => Ok(PIXEL.map(|b| (b.to_vec(), format!("built-in {PIXEL_NAME}")))),
+    }
+}
+
+/// The generator given, else the shipped one.
+pub fn generator_or(path: Option<&Path>) -> Result<(Vec<u8>, String)> {
+    match path {
+        Some(p) => read(p),
+        None => GENERATOR
+            .map(|b| (b.to_vec(), format!("built-in {GENERATOR_NAME}")))
+            .with_context(|| {
+                format!("no --generator given and this build has no built-in {GENERATOR_NAME}")
+            }),
     }
 }
 

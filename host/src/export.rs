@@ -132,6 +132,9 @@ pub fn export_runs(runs: &[&Path], dtype: Dtype, best: bool) -> Result<Vec<u8>> 
 }
 
 pub fn run(a: &ExportArgs) -> Result<()> {
+    if let Some(g) = &a.generator {
+        return crate::export_generator::run(a, g);
+    }
     let dtype = match a.dtype {
         ExportDtype::F32 => Dtype::F32,
         ExportDtype::F16 => Dtype::F16,

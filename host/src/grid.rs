@@ -48,3 +48,41 @@ pub fn write(path: &Path, s: usize, rows: &[Row]) -> Result<()> {
         },
     )
 }
+
+/// Writes `images` (each planar `[3][side][side]` in [0, 1]) as a grid of `cols` columns with 2-pixel
+/// white gaps (sample sheets of generated images).
+pub fn write_tiles(path: &Path, side: usize, images: &[Vec<f32>], cols: usize) -> Result<()> {
+    ensure!(!images.is_empty(), "no images for the grid");
+    ensure!(
+        images.iter().all(|i| i.len() == 3 * side * side),
+        "grid images must be [3][{side}][{side}]"
+    );
+    let cols = cols.clamp(1, images.len());
+    let rows = images.len().div_ceil(cols);
+    let width = cols * side + (cols - 1) * GAP;
+    let height = rows * side + (rows - 1) * GAP;
+    let mut data = vec![1f32; 3 * width * height];
+    for (k, img) in images.iter().enumerate() {
+        let (x0, y0) = ((k % cols) * (side + GAP), (k / cols) * (side + GAP));
+        for c in 0..3 {
+            for y in 0..side {
+                let src = &img[(c * side + y) * side..(c * side + y + 1) * side];
+                let dst = (c * height + y0 + y) * width + x0;
+                data[dst..dst + side].copy_from_slice(src);
+            }
+        }
+    }
+    image_io::save_png(
+        path,
+        &Planar {
+            width,
+            height,
+            data,
+        },
+    )
+}
+
+/// Columns of a near-square grid of `n` images.
+pub fn columns(n: usize) -> usize {
+    ((n as f64).sqrt().ceil() as usize).max(1)
+}

@@ -1,7 +1,7 @@
 //! `nsbg-host`: the command-line host of nsbg (see `nsbg-host --help`).
 //!
 //! Subcommands: `bands` (wavelet band picture of a photo), `roundtrip` (transform exactness per mode),
-//! `sample` (demo; the GAN sampler is not implemented yet), `bench-dwt` (transform speed vs memcpy),
+//! `sample` (generated images: generator → decoders), `train-sampler` (the GAN), `demo` (everything tiny), `bench-dwt` (transform speed vs memcpy),
 //! `train-decoder` / `train-pixel` (one decoder level per run, tch), `export` (run folders → weight file
 //! v1), `decode` (images → low band → decoder, core or tch backend), `eval-recon` (reconstruction
 //! table) and `torch-info`.
@@ -20,6 +20,7 @@ mod device;
 mod eval;
 mod eval_recon;
 mod export;
+mod export_generator;
 mod font;
 mod grid;
 mod image_io;
@@ -29,31 +30,18 @@ mod preset;
 mod report;
 mod rng;
 mod roundtrip;
+mod sampler;
 mod subbands;
 mod tch_decoder;
 mod train;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use nsbg_core::wavelet::Extension;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, SampleArgs};
-
-/// The bundled demo photo (see `host/assets/README.md` for source and licence).
-const SAMPLE_PHOTO: &[u8] = include_bytes!("../assets/skimage_coffee_256.png");
-const SAMPLE_PHOTO_NAME: &str = "bundled photo skimage coffee (CC0)";
-
-fn sample(args: &SampleArgs) -> Result<()> {
-    let img = image_io::decode(SAMPLE_PHOTO).context("the bundled photo does not decode")?;
-    let out = args.out.join("bands.png");
-    let line = bands::write_bands(&img, SAMPLE_PHOTO_NAME, 2, Extension::Symmetric, &out)?;
-    println!("The GAN sampler is not implemented yet; writing the wavelet bands of the bundled photo instead.");
-    println!("{line}");
-    Ok(())
-}
+use cli::{Cli, Command};
 
 fn torch_info() {
     println!("libtorch: {}", device::libtorch_dir());
@@ -66,7 +54,7 @@ fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Bands(a) => bands::run(a),
         Command::Roundtrip(a) => roundtrip::run(a),
-        Command::Sample(a) => sample(a),
+        Command::Sample(a) => sampler::sample::run(a),
         Command::BenchDwt(a) => bench::run(a),
         Command::TrainDecoder(a) => train::train_decoder(a),
         Command::TrainPixel(a) => train::train_pixel(a),
@@ -76,6 +64,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::EvalSamples(a) => eval::run_eval_samples(a).map(drop),
         Command::SweepTruncation(a) => eval::sweep::run(a).map(drop),
         Command::Report(a) => report::run(a).map(drop),
+        Command::TrainSampler(a) => sampler::train::run(a),
+        Command::Demo(a) => sampler::demo::run(a),
         Command::TorchInfo => {
             torch_info();
             Ok(())

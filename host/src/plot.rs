@@ -66,7 +66,9 @@ fn label(v: f64) -> String {
     } else if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
-        format!("{v}")
+        // Tick sums like 0.1 + 0.7 are not exact: print 6 decimals, trimmed.
+        let s = format!("{v:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -287,5 +289,7 @@ mod tests {
         assert_eq!(log_ticks(0.15, 1.1), vec![0.2, 0.5, 1.0]);
         assert_eq!(label(0.001), "1e-3");
         assert_eq!(label(200.0), "200");
+        assert_eq!(label(0.7999999999999999), "0.8");
+        assert_eq!(label(-2.5), "-2.5");
     }
 }

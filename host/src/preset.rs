@@ -27,6 +27,9 @@ pub struct Preset {
     pub pixel: PixelPreset,
     pub adam: AdamPreset,
     pub schedule: SchedulePreset,
+    /// The GAN sampler's table (`[sampler]`); optional so that decoder-only preset files stay valid.
+    #[serde(default)]
+    pub sampler: Option<crate::sampler::config::SamplerPreset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +134,30 @@ mod tests {
         assert_eq!(load("small").unwrap().wavelet.tail_width, 32);
         assert_eq!(load("tiny").unwrap().wavelet.width, 16);
         assert_eq!(load("tiny").unwrap().wavelet.tail_width, 8);
+        let s = paper.sampler.unwrap();
+        assert_eq!(
+            (s.g_lr, s.d_lr, s.beta1, s.adam_eps),
+            (1e-4, 4e-4, 0.0, 1e-6)
+        );
+        assert_eq!(
+            s.biggan_deep,
+            crate::nets::gan::GanConfig {
+                n_classes: s.biggan_deep.n_classes,
+                ..crate::nets::gan::GanConfig::paper(crate::nets::gan::Arch::BigGanDeep)
+            }
+        );
+        assert_eq!(
+            s.biggan,
+            crate::nets::gan::GanConfig {
+                n_classes: s.biggan.n_classes,
+                ..crate::nets::gan::GanConfig::paper(crate::nets::gan::Arch::BigGan)
+            }
+        );
+        for name in built_in_names() {
+            let s = load(name).unwrap().sampler.unwrap();
+            s.biggan.validate().unwrap();
+            s.biggan_deep.validate().unwrap();
+        }
     }
 
     #[test]

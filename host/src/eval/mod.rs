@@ -11,6 +11,7 @@
 //!   With `--star`, SWD*/KID* against the reconstructions are reported too (also without Inception).
 
 pub mod frechet;
+pub mod generator;
 pub mod images;
 pub mod inception;
 pub mod kid;
@@ -32,6 +33,7 @@ use self::swd::{Descriptors, SwdConfig};
 use crate::cli::Backend;
 use crate::data::Preprocess;
 use crate::decode::AnyDecoder;
+use crate::sampler::truncation::TruncMode;
 use crate::{checkpoint, default_weights, device};
 
 /// Options shared by `eval-samples` and `sweep-truncation`.
@@ -106,9 +108,9 @@ pub struct EvalSamplesArgs {
     /// Truncation for --generator (default: the sampler's).
     #[arg(long)]
     pub truncation: Option<f64>,
-    /// Truncation mode for --generator (the sampler's names).
-    #[arg(long)]
-    pub trunc_mode: Option<String>,
+    /// Truncation mode for --generator: scale (z ~ N(0, T²), the authors' code) or resample.
+    #[arg(long, value_enum, default_value_t = TruncMode::Scale)]
+    pub trunc_mode: TruncMode,
     /// Number of samples (first N files of --samples; N draws of --generator, default 1000).
     #[arg(short = 'n', long = "count")]
     pub n: Option<usize>,
@@ -128,20 +130,26 @@ pub trait Generator {
     /// `n` images `[3][size][size]` in `[0, 1]` at `truncation` (`None`: the sampler's default),
     /// reproducible for a seed.
     fn generate(&mut self, n: usize, truncation: Option<f64>, seed: u64) -> Result<Vec<Vec<f32>>>;
+    /// The decoder the samples pass through (FID* decodes the reference with the same one).
+    fn decoder(&self) -> Option<(&AnyDecoder, &str)> {
+        None
+    }
 }
 
-/// Opens `--generator`. The sampler (issue 5) is not part of this build yet.
+/// Opens `--generator` (a generator weight file or a `train-sampler` run folder) with its decoder.
 pub fn open_generator(
     path: &Path,
-    _decoder: Option<&Path>,
-    _trunc_mode: Option<&str>,
-    _device: Device,
+    decoder: Option<&Path>,
+    trunc_mode: TruncMode,
+    args: &MetricArgs,
 ) -> Result<Box<dyn Generator>> {
-    bail!(
-        "--generator {}: this build has no GAN sampler yet (issue 5); evaluate a folder of samples \
-         with --samples instead",
-        path.display()
-    )
+    Ok(Box::new(generator::Sampler::open(
+        path,
+        decoder,
+        trunc_mode,
+        &args.device,
+        args.threads,
+    )?))
 }
 
 /// Statistics of one reference set (real images or their reconstructions).
@@ -202,14 +210,22 @@ impl Report {
 }
 
 /// Decodes every reference image from its own low band (the same path generated samples take).
+/// `decoder`: the generator's own decoder; otherwise `--decoder` or the shipped wavelet decoder.
 fn reconstruct(
     set: &ImageSet,
-    decoder: Option<&Path>,
+    decoder: Option<(&AnyDecoder, &str)>,
     args: &MetricArgs,
 ) -> Result<(ImageSet, String)> {
-    let (bytes, origin) = default_weights::wavelet_or(decoder)?;
-    let dec = AnyDecoder::load(&bytes, Backend::Tch, &args.device, args.threads)
-        .with_context(|| format!("cannot load the decoder {origin}"))?;
+    let loaded;
+    let (dec, origin) = match decoder {
+        Some((d, o)) => (d, o.to_string()),
+        None => {
+            let (bytes, origin) = default_weights::wavelet_or(args.decoder.as_deref())?;
+            loaded = AnyDecoder::load(&bytes, Backend::Tch, &args.device, args.threads)
+                .with_context(|| format!("cannot load the decoder {origin}"))?;
+            (&loaded, origin)
+        }
+    };
     ensure!(
         dec.out_size() == set.size,
         "the decoder {origin} makes {0}x{0} images but the evaluation size is {1} (use --size {0})",
@@ -259,8 +275,12 @@ fn ref_data(
 
 impl Evaluator {
     /// Loads the reference, its descriptors and (with an Inception file) its feature statistics; with
-    /// an Inception file or `--star` also the decoded reconstructions of the reference.
-    pub fn new(args: &MetricArgs) -> Result<(Evaluator, Option<String>)> {
+    /// an Inception file or `--star` also the decoded reconstructions of the reference, made by
+    /// `decoder` (a generator's own) or else `--decoder` / the shipped wavelet decoder.
+    pub fn new(
+        args: &MetricArgs,
+        decoder: Option<(&AnyDecoder, &str)>,
+    ) -> Result<(Evaluator, Option<String>)> {
         device::set_threads(args.threads);
         let device = device::parse(&args.device)?;
         let inception = args
@@ -283,7 +303,7 @@ impl Evaluator {
         );
         let mut decoder_origin = None;
         let recon = if inception.is_some() || args.star {
-            let (set, origin) = reconstruct(&real_set, args.decoder.as_deref(), args)?;
+            let (set, origin) = reconstruct(&real_set, decoder, args)?;
             decoder_origin = Some(origin);
             Some(set)
         } else {
@@ -535,15 +555,16 @@ pub fn run_eval_samples(a: &EvalSamplesArgs) -> Result<Report> {
         (Some(dir), _) => {
             Source::Folder(ImageSet::load(dir, m.preprocess, m.size, a.n, m.workers)?)
         }
-        (None, Some(g)) => Source::Generator(open_generator(
-            g,
-            m.decoder.as_deref(),
-            a.trunc_mode.as_deref(),
-            device::parse(&m.device)?,
-        )?),
+        (None, Some(g)) => {
+            Source::Generator(open_generator(g, m.decoder.as_deref(), a.trunc_mode, m)?)
+        }
         (None, None) => bail!("give --samples DIR or --generator G"),
     };
-    let (ev, decoder) = Evaluator::new(m)?;
+    let own = match &source {
+        Source::Generator(g) => g.decoder(),
+        Source::Folder(_) => None,
+    };
+    let (ev, decoder) = Evaluator::new(m, own)?;
     let samples = match source {
         Source::Folder(set) => set,
         Source::Generator(mut gen) => {

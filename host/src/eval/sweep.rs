@@ -11,6 +11,7 @@ use super::images::ImageSet;
 use super::{open_generator, Evaluator, Generator, MetricArgs, Report};
 use crate::checkpoint;
 use crate::plot::{self, Curve};
+use crate::sampler::truncation::TruncMode;
 
 #[derive(Debug, clap::Args)]
 pub struct SweepArgs {
@@ -20,9 +21,9 @@ pub struct SweepArgs {
     /// Truncation values, comma separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub truncations: Vec<f64>,
-    /// Truncation mode (the sampler's names).
-    #[arg(long)]
-    pub trunc_mode: Option<String>,
+    /// Truncation mode: scale (z ~ N(0, T²), the authors' code) or resample (BigGAN's trick).
+    #[arg(long, value_enum, default_value_t = TruncMode::Scale)]
+    pub trunc_mode: TruncMode,
     /// Samples per truncation value.
     #[arg(short = 'n', long = "count", default_value_t = 1000)]
     pub n: usize,
@@ -182,14 +183,13 @@ pub fn write(out: &Path, rows: &[SweepRow]) -> Result<String> {
 
 pub fn run(a: &SweepArgs) -> Result<Vec<SweepRow>> {
     // Open the generator first: it is the most likely thing to be wrong.
-    let device = crate::device::parse(&a.metrics.device)?;
     let mut gen = open_generator(
         &a.generator,
         a.metrics.decoder.as_deref(),
-        a.trunc_mode.as_deref(),
-        device,
+        a.trunc_mode,
+        &a.metrics,
     )?;
-    let (ev, decoder) = Evaluator::new(&a.metrics)?;
+    let (ev, decoder) = Evaluator::new(&a.metrics, gen.decoder())?;
     let rows = sweep(
         &ev,
         gen.as_mut(),

@@ -1,6 +1,7 @@
 //! The decoder networks in tch, with parameter names that are exactly design.md's tensor names (without
 //! the `level{k}.` prefix): a network's `VarStore` maps 1:1 onto one level of a weight file.
 
+pub mod gan;
 pub mod layers;
 pub mod unet_ntail;
 pub mod unet_pixel;

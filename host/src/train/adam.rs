@@ -28,12 +28,20 @@ pub struct Adam {
 }
 
 impl Adam {
-    /// Optimises every trainable variable of `vs` (BatchNorm running statistics are not trainable).
+    /// Optimises every trainable variable of `vs`: buffers (BatchNorm running statistics, spectral-norm
+    /// `u0`/`sv0`) are not. Membership comes from the store's trainable list, not from
+    /// `requires_grad`, so a store that is frozen at the moment (GAN training toggles the gradients of
+    /// G and D) still gets all its parameters.
     pub fn new(vs: &VarStore, config: AdamConfig) -> Adam {
+        let trainable: std::collections::HashSet<usize> = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.data_ptr() as usize)
+            .collect();
         let mut vars: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
-            .filter(|(_, t)| t.requires_grad())
+            .filter(|(_, t)| trainable.contains(&(t.data_ptr() as usize)))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let slots = vars
@@ -171,5 +179,31 @@ mod tests {
         assert!((v[0] - 0.800_412_24).abs() < 1e-6, "{v:?}");
         assert!((v[1] + 1.800_166_5).abs() < 1e-6, "{v:?}");
         assert_eq!(opt.state_tensors().len(), 2);
+    }
+
+    /// Buffers are never optimised, and a frozen store still yields all its parameters.
+    #[test]
+    fn steps_only_trainable_variables() {
+        let mut vs = VarStore::new(Device::Cpu);
+        let p = vs.root().ones("p", &[2]);
+        let buf = vs.root().ones_no_train("buf", &[2]);
+        vs.freeze();
+        let mut opt = Adam::new(
+            &vs,
+            AdamConfig {
+                lr: 0.1,
+                beta1: 0.0,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        );
+        vs.unfreeze();
+        let names: Vec<String> = opt.state_tensors().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["exp_avg.p", "exp_avg_sq.p"]);
+        opt.zero_grad();
+        (&p * &buf).sum(Kind::Float).backward();
+        opt.step();
+        assert!(p.double_value(&[0]) < 1.0);
+        assert_eq!(buf.double_value(&[0]), 1.0);
     }
 }

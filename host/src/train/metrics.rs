@@ -82,6 +82,39 @@ impl Metrics {
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
+    /// Draws `loss.png` from chosen fields of the `"kind": "train"` lines (e.g. a GAN's several losses),
+    /// one curve per `(field, rgb)`; values ≤ 0 are left out (log scale).
+    pub fn plot_fields(&self, title: &str, fields: &[(&str, [u8; 3])]) -> Result<()> {
+        let text = fs::read_to_string(&self.path)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); fields.len()];
+        for v in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            if v["kind"].as_str() != Some("train") {
+                continue;
+            }
+            let step = v["step"].as_f64().unwrap_or(0.0);
+            for (k, (field, _)) in fields.iter().enumerate() {
+                if let Some(y) = v[*field].as_f64() {
+                    series[k].push((step, y));
+                }
+            }
+        }
+        let curves: Vec<Curve<'_>> = fields
+            .iter()
+            .zip(&series)
+            .map(|((name, rgb), points)| Curve {
+                name,
+                rgb: *rgb,
+                points,
+            })
+            .collect();
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        plot::loss_curves(&dir.join("loss.png"), title, &curves)
+    }
+
     /// Draws `loss.png` next to the metrics file.
     pub fn plot(&self, title: &str) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));

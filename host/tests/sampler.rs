@@ -1,0 +1,542 @@
+//! End-to-end tests of the sampler: `train-sampler` (tiny preset, a few steps on a few images) with its
+//! metrics, checkpoints and sheets, exact resume after SIGKILL, the non-finite rollback, `sample` from a
+//! run and from the shipped defaults (seeds, truncation, outputs), and the pixel domain.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+
+fn photos() -> PathBuf {
+    let dir = std::env::var_os("NSBG_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("data/photos/train");
+    assert!(dir.is_dir(), "shared photos not found at {}", dir.display());
+    dir
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nsbg-sampler-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run_env(args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("RUST_LOG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("cannot start nsbg-host")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn ok_env(args: &[String], env: &[(&str, &str)]) -> Output {
+    let out = run_env(args, env);
+    assert!(
+        out.status.success(),
+        "nsbg-host {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn ok(args: &[String]) -> Output {
+    ok_env(args, &[])
+}
+
+fn fails(args: &[String], needles: &[&str]) {
+    let out = run_env(args, &[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "expected failure of {args:?}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(
+            err.to_lowercase().contains(&n.to_lowercase()),
+            "stderr lacks {n:?}: {err}"
+        );
+    }
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn train_lines(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "train")
+        .collect()
+}
+
+/// A tiny run on 8 photos: `train-sampler --preset tiny … --out RUN` plus `extra`.
+fn tiny(run: &Path, steps: &str, extra: &[&str]) -> Vec<String> {
+    let mut v = strings(&[
+        "train-sampler",
+        "--preset",
+        "tiny",
+        "--limit",
+        "8",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--steps",
+        steps,
+        "--data",
+    ]);
+    v.push(photos().display().to_string());
+    v.push("--out".into());
+    v.push(run.display().to_string());
+    v.extend(strings(extra));
+    v
+}
+
+/// A safetensors file's tensors: name → (dtype, shape, raw bytes).
+fn safetensors(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut out = Vec::new();
+    for (name, v) in header.as_object().unwrap() {
+        if name == "__metadata__" {
+            continue;
+        }
+        let offs: Vec<usize> = v["data_offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        out.push((
+            name.clone(),
+            v["dtype"].as_str().unwrap().to_string(),
+            v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as usize)
+                .collect(),
+            data[offs[0]..offs[1]].to_vec(),
+        ));
+    }
+    out
+}
+
+fn f32s(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn find<'a>(
+    t: &'a [(String, String, Vec<usize>, Vec<u8>)],
+    name: &str,
+) -> &'a (String, String, Vec<usize>, Vec<u8>) {
+    t.iter()
+        .find(|x| x.0 == name)
+        .unwrap_or_else(|| panic!("no tensor {name}"))
+}
+
+fn pngs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sample-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn tiny_run_writes_metrics_checkpoints_sheets_and_samples() {
+    let dir = temp_dir("tiny");
+    let run = dir.join("run");
+    let decoder = repo().join("weights/nsbg-small.safetensors");
+    let out = ok(&tiny(
+        &run,
+        "4",
+        &[
+            "--decoder",
+            decoder.to_str().unwrap(),
+            "--sample-every",
+            "2",
+        ],
+    ));
+    assert!(
+        text(&out.stdout).contains("step 4/4"),
+        "{}",
+        text(&out.stdout)
+    );
+    let lines = train_lines(&run);
+    assert_eq!(lines.len(), 4);
+    for v in &lines {
+        for k in [
+            "loss_d",
+            "loss_g",
+            "d_real",
+            "d_fake",
+            "grad_norm_d",
+            "grad_norm_g",
+            "it_per_s",
+        ] {
+            assert!(v[k].as_f64().unwrap().is_finite(), "{k} in {v}");
+        }
+        // Hinge: the D loss is the sum of its two non-negative halves.
+        let (d, r, f) = (
+            v["loss_d"].as_f64().unwrap(),
+            v["loss_d_real"].as_f64().unwrap(),
+            v["loss_d_fake"].as_f64().unwrap(),
+        );
+        assert!(r >= 0.0 && f >= 0.0 && (d - r - f).abs() < 1e-4 * (1.0 + d));
+        // Spectral normalisation keeps every layer's estimated σ near 1 during training.
+        let sn = v["sn_d"].as_object().unwrap();
+        assert!(!sn.is_empty());
+        for (name, s) in sn {
+            let s = s.as_f64().unwrap();
+            assert!(s > 0.5 && s < 2.0, "σ of {name} = {s}");
+        }
+    }
+    let st = json(&run.join("checkpoint.json"));
+    assert_eq!(st["kind"], "sampler");
+    assert_eq!(st["step"], 4);
+    // 2 micro-batches of 4 real images per step.
+    assert_eq!(st["images"], 32);
+    for k in ["g", "d", "g_ema", "adam_g", "adam_d"] {
+        assert!(run.join(st["files"][k].as_str().unwrap()).is_file(), "{k}");
+    }
+    assert_eq!(
+        std::fs::read_dir(run.join("checkpoints")).unwrap().count(),
+        5,
+        "older checkpoints are deleted"
+    );
+    for f in [
+        "samples/step-00000002.png",
+        "samples/step-00000004.png",
+        "samples/step-00000004-decoded.png",
+        "loss.png",
+        "summary.json",
+        "config.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let sheet = image::open(run.join("samples/step-00000004-decoded.png"))
+        .unwrap()
+        .to_rgb8();
+    // 16 images of 256 in a 4×4 grid with 2-pixel gaps.
+    assert_eq!(sheet.dimensions(), (4 * 256 + 6, 4 * 256 + 6));
+    let summary = json(&run.join("summary.json"));
+    assert!(summary["it_per_s"].as_f64().unwrap() > 0.0);
+
+    // Sampling straight from the run folder (its G_ema), twice with one seed, once with another.
+    let sample = |seed: &str, out: &Path| {
+        let mut a = strings(&["sample", "--generator"]);
+        a.push(run.display().to_string());
+        a.extend(strings(&[
+            "-n", "3", "--seed", seed, "--device", "cpu", "--out",
+        ]));
+        a.push(out.display().to_string());
+        ok(&a);
+    };
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    sample("5", &a);
+    sample("5", &b);
+    sample("6", &c);
+    let (pa, pb, pc) = (pngs(&a), pngs(&b), pngs(&c));
+    assert_eq!(pa.len(), 3);
+    for (x, y) in pa.iter().zip(&pb) {
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+    }
+    let ta = safetensors(&a.join("samples.safetensors"));
+    let tc = safetensors(&c.join("samples.safetensors"));
+    let low = find(&ta, "low_bands");
+    assert_eq!((low.1.as_str(), low.2.clone()), ("F32", vec![3, 3, 64, 64]));
+    assert_ne!(low.3, find(&tc, "low_bands").3, "another seed, same bands");
+    let labels = find(&ta, "labels");
+    assert_eq!((labels.1.as_str(), labels.2.clone()), ("I64", vec![3]));
+    assert_eq!(
+        find(&safetensors(&b.join("samples.safetensors")), "low_bands").3,
+        low.3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills a run with SIGKILL after a checkpoint, resumes it, and checks that every logged loss equals the
+/// uninterrupted run's bit for bit (1 libtorch thread).
+#[test]
+fn resume_after_sigkill_reproduces_the_uninterrupted_run() {
+    let dir = temp_dir("resume");
+    let (full, cut) = (dir.join("full"), dir.join("cut"));
+    let extra = [
+        "--checkpoint-every",
+        "3",
+        "--sample-every",
+        "1000",
+        "--seed",
+        "3",
+    ];
+    ok(&tiny(&full, "12", &extra));
+    let expected = train_lines(&full);
+    assert_eq!(expected.len(), 12);
+
+    let mut child = Command::new(BIN)
+        .args(tiny(&cut, "12", &extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let killed_at = loop {
+        if let Ok(text) = std::fs::read_to_string(cut.join("checkpoint.json")) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                let step = v["step"].as_u64().unwrap();
+                if step >= 3 {
+                    child.kill().unwrap(); // SIGKILL
+                    break step;
+                }
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = child.wait();
+    let at = json(&cut.join("checkpoint.json"))["step"].as_u64().unwrap();
+    assert!(
+        at >= killed_at && at < 12,
+        "the run was not interrupted mid-way (checkpoint at {at})"
+    );
+    let mut resume = tiny(&cut, "12", &extra);
+    resume.push("--resume".into());
+    ok(&resume);
+    let got = train_lines(&cut);
+    assert_eq!(got.len(), 12);
+    for (e, g) in expected.iter().zip(&got) {
+        assert_eq!(e["step"], g["step"]);
+        for k in ["loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g"] {
+            assert_eq!(
+                e[k].as_f64().unwrap().to_bits(),
+                g[k].as_f64().unwrap().to_bits(),
+                "step {}: {k} {} vs {} (resumed at {at})",
+                e["step"],
+                e[k],
+                g[k]
+            );
+        }
+    }
+    // The final G_ema tensors are identical too.
+    let ema = |run: &Path| {
+        let st = json(&run.join("checkpoint.json"));
+        std::fs::read(run.join(st["files"]["g_ema"].as_str().unwrap())).unwrap()
+    };
+    assert_eq!(ema(&full), ema(&cut));
+    // A new run does not overwrite a finished one without --force.
+    fails(&tiny(&full, "12", &extra), &["already holds", "--resume"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A NaN injected into the D loss at step 3 (test hook) rolls the run back to its checkpoint of step 2,
+/// halves both learning rates and finishes.
+#[test]
+fn non_finite_loss_rolls_back_and_lowers_the_learning_rates() {
+    let dir = temp_dir("nan");
+    let run = dir.join("run");
+    let out = ok_env(
+        &tiny(
+            &run,
+            "5",
+            &["--checkpoint-every", "2", "--sample-every", "1000"],
+        ),
+        &[("NSBG_TEST_NAN_AT_STEP", "3")],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rolled back to the checkpoint of step 2"),
+        "{err}"
+    );
+    let all: Vec<Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rb: Vec<&Value> = all.iter().filter(|v| v["kind"] == "rollback").collect();
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0]["step"], 2);
+    let lines = train_lines(&run);
+    let steps: Vec<u64> = lines.iter().map(|v| v["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5]);
+    for v in &lines {
+        let s = v["step"].as_u64().unwrap();
+        let (g, d) = (v["g_lr"].as_f64().unwrap(), v["d_lr"].as_f64().unwrap());
+        let f = if s <= 2 { 1.0 } else { 0.5 };
+        assert!(
+            (g - 1e-4 * f).abs() < 1e-12 && (d - 4e-4 * f).abs() < 1e-12,
+            "{v}"
+        );
+        assert!(v["loss_d"].as_f64().unwrap().is_finite());
+    }
+    let st = json(&run.join("checkpoint.json"));
+    assert_eq!(
+        (st["step"].as_u64(), st["rollbacks"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(st["lr_scale"].as_f64(), Some(0.5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sample` with no generator or decoder arguments uses the shipped weights; seeds reproduce images,
+/// truncation bounds or scales z.
+#[test]
+fn sample_uses_the_shipped_defaults() {
+    let dir = temp_dir("defaults");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut a = strings(&["sample", "-n", "4", "--device", "cpu", "--out"]);
+        a.push(out.display().to_string());
+        a.extend(strings(extra));
+        ok(&a)
+    };
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let t0 = Instant::now();
+    run(&a, &[]);
+    eprintln!("sample -n 4 took {:.1} s", t0.elapsed().as_secs_f64());
+    run(&b, &[]);
+    let (pa, pb) = (pngs(&a), pngs(&b));
+    assert_eq!(pa.len(), 4);
+    for (x, y) in pa.iter().zip(&pb) {
+        let img = image::open(x).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (256, 256));
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+    }
+    let grid = image::open(a.join("grid.png")).unwrap().to_rgb8();
+    assert_eq!(grid.dimensions(), (2 * 256 + 2, 2 * 256 + 2));
+    let t = safetensors(&a.join("samples.safetensors"));
+    let low = find(&t, "low_bands");
+    assert_eq!(low.2, vec![4, 3, 64, 64]);
+    // Generated low bands are in wavelet units: G's tanh range maps to [−3, 7].
+    let v = f32s(&low.3);
+    assert!(v.iter().all(|x| (-3.0..=7.0).contains(x)));
+    assert_eq!(find(&t, "labels").2, vec![4]);
+
+    // Resampling: every |z| ≤ T. Scaling: std ≈ T.
+    let c = dir.join("c");
+    run(&c, &["--truncation", "0.5", "--trunc-mode", "resample"]);
+    let z = f32s(&find(&safetensors(&c.join("samples.safetensors")), "z").3);
+    assert!(z.len() >= 4 * 16 && z.iter().all(|x| x.abs() <= 0.5));
+    let d = dir.join("d");
+    run(
+        &d,
+        &["--truncation", "0.3", "--trunc-mode", "scale", "-n", "16"],
+    );
+    let z = f32s(&find(&safetensors(&d.join("samples.safetensors")), "z").3);
+    let std = (z.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / z.len() as f64).sqrt();
+    assert!((std - 0.3).abs() < 0.03, "std {std}");
+    // Bad arguments are clean errors.
+    let e = dir.join("e");
+    let mut bad = strings(&["sample", "--out", e.to_str().unwrap(), "--truncation", "0"]);
+    fails(&bad, &["--truncation"]);
+    bad = strings(&["sample", "--out", e.to_str().unwrap(), "--classes", "7"]);
+    fails(&bad, &["class 7 does not exist"]);
+    bad = strings(&[
+        "sample",
+        "--out",
+        e.to_str().unwrap(),
+        "--generator",
+        "/nonexistent",
+    ]);
+    fails(&bad, &["cannot read"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// NOT-SO-BIG-GAN-PIXEL: the same GAN on 64×64 pixels, decoded by the pixel decoder; a wavelet decoder
+/// is refused for it.
+#[test]
+fn pixel_domain_end_to_end() {
+    let dir = temp_dir("pixel");
+    let run = dir.join("run");
+    let pixel = repo().join("weights/nsbg-pixel-small.safetensors");
+    ok(&tiny(
+        &run,
+        "2",
+        &[
+            "--domain",
+            "pixel",
+            "--arch",
+            "biggan",
+            "--decoder",
+            pixel.to_str().unwrap(),
+        ],
+    ));
+    let st = json(&run.join("checkpoint.json"));
+    assert_eq!(st["config"]["domain"], "pixel");
+    assert_eq!(st["config"]["norm"]["shift"], 0.0);
+    assert!(run.join("samples/step-00000002-decoded.png").is_file());
+    let out = dir.join("out");
+    let mut a = strings(&["sample", "--generator"]);
+    a.push(run.display().to_string());
+    a.extend(strings(&["-n", "2", "--device", "cpu", "--out"]));
+    a.push(out.display().to_string());
+    ok(&a);
+    assert_eq!(pngs(&out).len(), 2);
+    let t = safetensors(&out.join("samples.safetensors"));
+    let px = f32s(&find(&t, "images_64").3);
+    assert!(px.iter().all(|x| (0.0..=1.0).contains(x)));
+    a.extend(strings(&["--decoder"]));
+    a.push(
+        repo()
+            .join("weights/nsbg-small.safetensors")
+            .display()
+            .to_string(),
+    );
+    fails(&a, &["pixel-decoder"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_train_sampler_arguments_are_clean_errors() {
+    let dir = temp_dir("errors");
+    let run = dir.join("run");
+    fails(&tiny(&run, "1", &["--resume"]), &["checkpoint.json"]);
+    let mut bad_preset = tiny(&run, "1", &[]);
+    assert_eq!(bad_preset[2], "tiny");
+    bad_preset[2] = "nope".into();
+    fails(&bad_preset, &["unknown preset"]);
+    fails(&tiny(&run, "1", &["--g-lr", "0"]), &["learning rate"]);
+    fails(&tiny(&run, "1", &["--g-ch", "0"]), &["g_ch"]);
+    fails(
+        &tiny(&run, "1", &["--domain", "pixel", "--norm-scale", "4"]),
+        &["wavelet domain only"],
+    );
+    fails(
+        &tiny(&run, "1", &["--batch", "100"]),
+        &["fewer than one batch"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
