@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use tch::Device;
 
+use super::images::ImageSet;
 use super::Generator;
 use crate::cli::Backend;
 use crate::decode::AnyDecoder;
@@ -67,17 +68,17 @@ impl Generator for Sampler {
         Some((&self.pipeline.decoder, &self.pipeline.origin))
     }
 
-    fn generate(&mut self, n: usize, truncation: Option<f64>, seed: u64) -> Result<Vec<Vec<f32>>> {
+    fn generate(&mut self, n: usize, truncation: Option<f64>, seed: u64) -> Result<ImageSet> {
         let trunc = Truncation::from_args(truncation, self.mode)?;
         let n_classes = self.lg.gan.n_classes.max(1) as usize;
         let dim_z = self.lg.g.dim_z() as usize;
         // Image i depends only on (seed, i): the same images as `sample --seed S -n N`.
         let (z, y) = sample::noise(seed, n, dim_z, n_classes, &[], trunc);
-        let mut images = Vec::with_capacity(n);
+        let mut set = ImageSet::empty(self.pipeline.decoder.out_size(), self.describe());
         for (zc, yc) in z.chunks(CHUNK * dim_z).zip(y.chunks(CHUNK)) {
             let outs = sample::generate(&self.lg.g, zc, yc, self.device)?;
-            images.extend(self.pipeline.decode(&outs)?);
+            set.push(&self.pipeline.decode(&outs)?)?;
         }
-        Ok(images)
+        Ok(set)
     }
 }

@@ -9,11 +9,12 @@ use tch::{Device, Kind, Tensor};
 use crate::data::{DataOptions, Dataset, Preprocess};
 use crate::rng::SplitMix64;
 
-/// Square RGB images, planar `[3][size][size]` in `[0, 1]`.
+/// Square RGB images, planar `[3][size][size]`, 8 bits per sample (everything measured is quantised
+/// like a PNG, so this loses nothing and needs a quarter of the memory of f32: 0.2 MB per 256² image).
 #[derive(Debug, Clone)]
 pub struct ImageSet {
     pub size: usize,
-    pub images: Vec<Vec<f32>>,
+    pub images: Vec<Vec<u8>>,
     /// Where the images came from (for reports).
     pub origin: String,
 }
@@ -50,7 +51,9 @@ impl ImageSet {
                 ds.skipped[0].reason
             );
         }
-        let images = (0..ds.len()).map(|i| ds.image(i)).collect::<Result<_>>()?;
+        let images = (0..ds.len())
+            .map(|i| ds.image_u8(i))
+            .collect::<Result<_>>()?;
         Ok(ImageSet {
             size,
             images,
@@ -60,42 +63,60 @@ impl ImageSet {
 
     /// Images made in memory (a generator, decoded reconstructions), quantised to 8 bits like a PNG.
     pub fn from_images(size: usize, images: Vec<Vec<f32>>, origin: String) -> Result<ImageSet> {
-        ensure!(!images.is_empty(), "no images from {origin}");
-        for (i, img) in images.iter().enumerate() {
+        let mut set = ImageSet::empty(size, origin);
+        set.push(&images)?;
+        ensure!(!set.images.is_empty(), "no images from {}", set.origin);
+        Ok(set)
+    }
+
+    /// A set to [`push`](Self::push) images into.
+    pub fn empty(size: usize, origin: String) -> ImageSet {
+        ImageSet {
+            size,
+            images: Vec::new(),
+            origin,
+        }
+    }
+
+    /// Appends images in `[0, 1]` (quantised to 8 bits; NaN → 0).
+    pub fn push(&mut self, images: &[Vec<f32>]) -> Result<()> {
+        let size = self.size;
+        for img in images {
             ensure!(
                 img.len() == 3 * size * size,
-                "image {i} from {origin} has {} values, expected 3 x {size} x {size}",
+                "image {} from {} has {} values, expected 3 x {size} x {size}",
+                self.images.len(),
+                self.origin,
                 img.len()
             );
+            self.images
+                .push(img.iter().map(|&v| crate::image_io::to_u8(v)).collect());
         }
-        Ok(ImageSet {
-            size,
-            images: images.into_iter().map(quantise).collect(),
-            origin,
-        })
+        Ok(())
+    }
+
+    /// Image `i` in `[0, 1]`.
+    pub fn image(&self, i: usize) -> Vec<f32> {
+        self.images[i]
+            .iter()
+            .map(|&v| f32::from(v) / 255.0)
+            .collect()
     }
 
     pub fn len(&self) -> usize {
         self.images.len()
     }
 
-    /// Images `range` as an `N × 3 × size × size` f32 tensor.
+    /// Images `range` as an `N × 3 × size × size` f32 tensor of the 8-bit values (0..=255).
     pub fn tensor(&self, range: std::ops::Range<usize>, device: Device) -> Tensor {
         let n = range.len() as i64;
         let s = self.size as i64;
-        let flat: Vec<f32> = self.images[range].iter().flatten().copied().collect();
+        let flat: Vec<u8> = self.images[range].iter().flatten().copied().collect();
         Tensor::from_slice(&flat)
             .reshape([n, 3, s, s])
             .to_device(device)
+            .to_kind(Kind::Float)
     }
-}
-
-/// Rounds to the nearest of the 256 levels of an 8-bit image (clamped; NaN → 0), so generated images
-/// are measured exactly as they would be after saving them as PNG.
-pub fn quantise(img: Vec<f32>) -> Vec<f32> {
-    img.into_iter()
-        .map(|v| f32::from(crate::image_io::to_u8(v)) / 255.0)
-        .collect()
 }
 
 /// `n` standard normal numbers (Box–Muller on SplitMix64): portable and independent of libtorch's RNG,
@@ -194,10 +215,16 @@ mod tests {
     }
 
     #[test]
-    fn quantise_rounds_to_8_bits() {
+    fn sets_quantise_to_8_bits() {
+        let set = ImageSet::from_images(1, vec![vec![1.2, 0.5, f32::NAN]], "t".into()).unwrap();
+        assert_eq!(set.images[0], vec![255, 128, 0]);
+        assert_eq!(set.image(0), vec![1.0, 128.0 / 255.0, 0.0]);
+        let t = set.tensor(0..1, Device::Cpu);
         assert_eq!(
-            quantise(vec![0.0, 1.2, -1.0, 0.5, f32::NAN]),
-            vec![0.0, 1.0, 0.0, 128.0 / 255.0, 0.0]
+            Vec::<f32>::try_from(t.flatten(0, -1)).unwrap(),
+            vec![255.0, 128.0, 0.0]
         );
+        assert!(ImageSet::from_images(2, vec![vec![0.0; 3]], "t".into()).is_err());
+        assert!(ImageSet::from_images(2, vec![], "t".into()).is_err());
     }
 }

@@ -146,7 +146,7 @@ impl Inception {
         while start < set.len() {
             let end = (start + self.batch).min(set.len());
             // Values are already 8-bit levels in [0, 1]; the TF graph resizes the 0..255 values.
-            let x = set.tensor(start..end, self.device) * 255.0;
+            let x = set.tensor(start..end, self.device);
             let x = (resize_bilinear_tf(&x, SIDE) - 128.0) / 128.0;
             let (p, l) = self.forward(&x)?;
             pools.push(p);

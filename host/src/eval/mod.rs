@@ -49,7 +49,8 @@ pub struct MetricArgs {
     /// Inception KID.
     #[arg(long)]
     pub inception: Option<PathBuf>,
-    /// Decoder for the reference reconstructions of FID* (default: the shipped NSBG decoder).
+    /// Decoder of the --generator samples and of the reference reconstructions (FID*, --star);
+    /// default: the shipped decoder of the generator's domain, else the shipped NSBG decoder.
     #[arg(long)]
     pub decoder: Option<PathBuf>,
     /// Also report SWD and KID against the decoded reconstructions (SWD*, KID*).
@@ -127,9 +128,8 @@ pub struct EvalSamplesArgs {
 /// Generated images for evaluation. The GAN sampler implements this; the sweep only needs this trait.
 pub trait Generator {
     fn describe(&self) -> String;
-    /// `n` images `[3][size][size]` in `[0, 1]` at `truncation` (`None`: the sampler's default),
-    /// reproducible for a seed.
-    fn generate(&mut self, n: usize, truncation: Option<f64>, seed: u64) -> Result<Vec<Vec<f32>>>;
+    /// `n` images at `truncation` (`None`: the sampler's default), reproducible for a seed.
+    fn generate(&mut self, n: usize, truncation: Option<f64>, seed: u64) -> Result<ImageSet>;
     /// The decoder the samples pass through (FID* decodes the reference with the same one).
     fn decoder(&self) -> Option<(&AnyDecoder, &str)> {
         None
@@ -232,16 +232,15 @@ fn reconstruct(
         dec.out_size(),
         set.size
     );
-    let mut out = Vec::with_capacity(set.len());
-    for chunk in set.images.chunks(16) {
+    let mut recon = ImageSet::empty(set.size, format!("{} decoded by {origin}", set.origin));
+    let all: Vec<usize> = (0..set.len()).collect();
+    for chunk in all.chunks(16) {
         let lows = chunk
             .iter()
-            .map(|img| dec.input_of(img, set.size))
+            .map(|&i| dec.input_of(&set.image(i), set.size))
             .collect::<Result<Vec<_>>>()?;
-        out.extend(dec.decode(&lows)?);
+        recon.push(&dec.decode(&lows)?)?;
     }
-    let recon =
-        ImageSet::from_images(set.size, out, format!("{} decoded by {origin}", set.origin))?;
     Ok((recon, origin))
 }
 
@@ -568,8 +567,14 @@ pub fn run_eval_samples(a: &EvalSamplesArgs) -> Result<Report> {
     let samples = match source {
         Source::Folder(set) => set,
         Source::Generator(mut gen) => {
-            let images = gen.generate(a.n.unwrap_or(1000), a.truncation, m.seed)?;
-            ImageSet::from_images(ev.size(), images, gen.describe())?
+            let set = gen.generate(a.n.unwrap_or(1000), a.truncation, m.seed)?;
+            ensure!(
+                set.size == ev.size(),
+                "the generator makes {0}x{0} images, the evaluation size is {1}",
+                set.size,
+                ev.size()
+            );
+            set
         }
     };
     let report = ev.evaluate(&samples, decoder)?;

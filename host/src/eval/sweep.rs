@@ -60,14 +60,16 @@ pub fn sweep(
             "truncation {t} must be a positive number"
         );
         bar.set_message(format!("truncation {t}"));
-        let images = gen
+        let mut set = gen
             .generate(n, Some(t), seed)
             .with_context(|| format!("sampling at truncation {t} failed"))?;
-        let set = ImageSet::from_images(
-            ev.size(),
-            images,
-            format!("{} (truncation {t})", gen.describe()),
-        )?;
+        ensure!(
+            set.size == ev.size(),
+            "the generator makes {0}x{0} images, the evaluation size is {1}",
+            set.size,
+            ev.size()
+        );
+        set.origin = format!("{} (truncation {t})", gen.describe());
         let report = ev.evaluate(&set, decoder.map(str::to_string))?;
         rows.push(SweepRow {
             truncation: t,
@@ -224,10 +226,10 @@ mod tests {
         fn describe(&self) -> String {
             "noisy synthetic".into()
         }
-        fn generate(&mut self, n: usize, t: Option<f64>, seed: u64) -> Result<Vec<Vec<f32>>> {
+        fn generate(&mut self, n: usize, t: Option<f64>, seed: u64) -> Result<ImageSet> {
             let mut set = with_noise(&self.0, 0.1 * t.unwrap_or(1.0), seed);
             set.images.truncate(n);
-            Ok(set.images)
+            Ok(set)
         }
     }
 
