@@ -61,7 +61,8 @@ impl ImageSet {
         })
     }
 
-    /// Images made in memory (a generator, decoded reconstructions), quantised to 8 bits like a PNG.
+    /// Images made in memory, quantised to 8 bits like a PNG (tests build their sets with it).
+    #[cfg(test)]
     pub fn from_images(size: usize, images: Vec<Vec<f32>>, origin: String) -> Result<ImageSet> {
         let mut set = ImageSet::empty(size, origin);
         set.push(&images)?;

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 
-use super::images::ImageSet;
 use super::{open_generator, Evaluator, Generator, MetricArgs, Report};
 use crate::checkpoint;
 use crate::plot::{self, Curve};
@@ -209,6 +208,7 @@ pub fn run(a: &SweepArgs) -> Result<Vec<SweepRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::images::ImageSet;
     use crate::eval::swd::tests::{synthetic_set, with_noise};
     use clap::Parser;
     use tch::Device;
