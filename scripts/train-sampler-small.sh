@@ -3,7 +3,8 @@
 #   1. trains the `small` BigGAN-deep sampler on the 64×64 wavelet low bands of shared/data/photos/train
 #      for a fixed wall-clock budget (seed 0; on CPU unless NSBG_DEVICE says otherwise);
 #   2. exports its G_ema (f16) with `export --generator`;
-#   3. samples the README grid (docs/sample-grid.png) from the new default weights.
+#   3. samples the README grid from the new default weights (`sample -n 16 --seed 0`, shown at half
+#      size in docs/sample-grid.png).
 #
 # Knobs (environment): NSBG_BUDGET_MIN (default 28), NSBG_RUNS (default out/train-sampler-small),
 # NSBG_THREADS (libtorch threads, default 1: on this shared, oversubscribed 2-core machine one thread
@@ -50,4 +51,10 @@ run "$bin" export --generator "$runs/sampler" --dtype f16 --out weights/nsbg-gen
 # The binary embeds weights/ at build time: rebuild so that `sample` without arguments uses the new file.
 cargo build --quiet --release -p nsbg-host
 run "$bin" sample -n 16 --seed 0 --out "$runs/grid" --grid-only
-cp "$runs/grid/grid.png" docs/sample-grid.png
+# Half size for the README (PIL from the PyTorch virtualenv; Lanczos).
+python - "$runs/grid/grid.png" docs/sample-grid.png <<'PY'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1])
+im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(sys.argv[2], optimize=True)
+PY

@@ -225,18 +225,24 @@ fn roundtrip_odd_size_lists_na() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `sample` without arguments generates with the shipped generator and decoder: 16 images + a grid.
 #[test]
-fn sample_writes_demo_bands() {
+fn sample_generates_images_with_the_shipped_weights() {
     let dir = temp_dir("sample");
     let out = run(&["sample", "--out", dir.to_str().unwrap()]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("not implemented yet"),
+        text(&out.stdout).contains("built-in weights/nsbg-generator-small.safetensors"),
         "stdout: {}",
         text(&out.stdout)
     );
-    let img = image::open(dir.join("bands.png")).unwrap();
-    assert_eq!((img.width(), img.height()), (256, 256));
+    let grid = image::open(dir.join("grid.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (4 * 256 + 6, 4 * 256 + 6));
+    for i in 0..16 {
+        let img = image::open(dir.join(format!("sample-{i:04}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (256, 256));
+    }
+    assert!(dir.join("samples.safetensors").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

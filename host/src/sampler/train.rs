@@ -269,7 +269,7 @@ fn train_step(
             let l_fake = (d_fake + 1.0).relu().mean(Kind::Float);
             let mut loss = (&l_real + &l_fake) / acc_d;
             if inject_nan && ds == 0 && acc == 0 {
-                loss = loss * f64::NAN;
+                loss *= f64::NAN;
             }
             loss.backward();
             let lv = loss.double_value(&[]);
