@@ -55,6 +55,12 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Reconstruction quality from the true low band: NSBG, NSBG-PIXEL and baselines (paper Table 1).
     EvalRecon(EvalReconArgs),
+    /// Sample quality: SWD and KID always; FID, IS, FID* with a TorchScript Inception (--inception).
+    EvalSamples(crate::eval::EvalSamplesArgs),
+    /// Sample-quality metrics of a generator over a list of truncation values (table and plots).
+    SweepTruncation(crate::eval::sweep::SweepArgs),
+    /// Compute table (hours, kWh, images, images/s) and plots of training runs from their compute.json.
+    Report(crate::report::ReportArgs),
     /// Prints the libtorch build and device information.
     TorchInfo,
     /// Trains the GAN sampler (BigGAN / BigGAN-deep) on 64x64 wavelet low bands or pixels.
@@ -111,6 +117,10 @@ pub struct TrainArgs {
     /// Data-loading threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Device power in watts for the energy estimate in compute.json (default: 10 W per CPU thread,
+    /// 300 W per GPU; see host/README.md "Compute report").
+    #[arg(long)]
+    pub power_watts: Option<f64>,
     /// Cache folder for preprocessed images and low bands (created if missing).
     #[arg(long)]
     pub cache: Option<PathBuf>,

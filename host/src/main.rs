@@ -12,11 +12,13 @@ mod bands;
 mod bench;
 mod checkpoint;
 mod cli;
+mod compute;
 mod data;
 mod decode;
 mod default_weights;
 mod device;
 mod dist;
+mod eval;
 mod eval_recon;
 mod export;
 mod export_generator;
@@ -27,6 +29,7 @@ mod image_io;
 mod nets;
 mod plot;
 mod preset;
+mod report;
 mod rng;
 mod roundtrip;
 mod sampler;
@@ -63,6 +66,9 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Export(a) => export::run(a),
         Command::Decode(a) => decode::run(a),
         Command::EvalRecon(a) => eval_recon::run(a).map(drop),
+        Command::EvalSamples(a) => eval::run_eval_samples(a).map(drop),
+        Command::SweepTruncation(a) => eval::sweep::run(a).map(drop),
+        Command::Report(a) => report::run(a).map(drop),
         Command::TrainSampler(a) => sampler::train::run(a),
         Command::Demo(a) => sampler::demo::run(a),
         Command::TorchInfo => {

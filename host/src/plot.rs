@@ -66,17 +66,32 @@ fn label(v: f64) -> String {
     } else if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
-        format!("{v}")
+        // Tick sums like 0.1 + 0.7 are not exact: print 6 decimals, trimmed.
+        let s = format!("{v:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
 /// Draws curves with a log-scaled y axis and writes the PNG (parent folders are created).
 pub fn loss_curves(path: &Path, title: &str, curves: &[Curve<'_>]) -> Result<()> {
+    lines(path, title, "step", true, curves)
+}
+
+/// Draws curves (x linear; y logarithmic when `log_y`, which drops non-positive values) and writes the
+/// PNG (parent folders are created).
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    log_y: bool,
+    curves: &[Curve<'_>],
+) -> Result<()> {
+    let usable = |y: f64| y.is_finite() && (!log_y || y > 0.0);
     let pts = || {
         curves
             .iter()
             .flat_map(|c| c.points.iter())
-            .filter(|p| p.1 > 0.0 && p.1.is_finite())
+            .filter(|p| usable(p.1) && p.0.is_finite())
     };
     let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -92,10 +107,21 @@ pub fn loss_curves(path: &Path, title: &str, curves: &[Curve<'_>]) -> Result<()>
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }
-    if y1 <= y0 * 1.0001 {
-        (y0, y1) = (y0 / 1.5, y1 * 1.5);
-    }
-    let (y0, y1) = (y0 / 1.1, y1 * 1.1);
+    let (y0, y1) = if log_y {
+        if y1 <= y0 * 1.0001 {
+            (y0, y1) = (y0 / 1.5, y1 * 1.5);
+        }
+        (y0 / 1.1, y1 * 1.1)
+    } else {
+        let pad = if y1 > y0 {
+            0.05 * (y1 - y0)
+        } else {
+            0.5 * y0.abs().max(1.0)
+        };
+        (y0 - pad, y1 + pad)
+    };
+    // The chart itself is linear; a log axis is drawn as log10 of the values.
+    let ty = |y: f64| if log_y { y.log10() } else { y };
 
     let mut buf = vec![255u8; (W * H * 3) as usize];
     let mut tick_px: Vec<(i32, i32, String, bool)> = Vec::new();
@@ -103,26 +129,31 @@ pub fn loss_curves(path: &Path, title: &str, curves: &[Curve<'_>]) -> Result<()>
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
         let plot = root.margin(TOP, BOTTOM, LEFT, RIGHT);
         let mut chart = ChartBuilder::on(&plot)
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .build_cartesian_2d(x0..x1, ty(y0)..ty(y1))
             .map_err(|e| anyhow!("plot setup failed: {e}"))?;
         let grid = RGBColor(225, 225, 225);
         let xt = linear_ticks(x0, x1, 6);
-        let yt = log_ticks(y0, y1);
+        let yt = if log_y {
+            log_ticks(y0, y1)
+        } else {
+            linear_ticks(y0, y1, 6)
+        };
         for &x in &xt {
             chart
-                .draw_series(LineSeries::new([(x, y0), (x, y1)], grid))
+                .draw_series(LineSeries::new([(x, ty(y0)), (x, ty(y1))], grid))
                 .map_err(|e| anyhow!("plot failed: {e}"))?;
-            let (px, py) = chart.backend_coord(&(x, y0));
+            let (px, py) = chart.backend_coord(&(x, ty(y0)));
             tick_px.push((px, py, label(x), true));
         }
         for &y in &yt {
             chart
-                .draw_series(LineSeries::new([(x0, y), (x1, y)], grid))
+                .draw_series(LineSeries::new([(x0, ty(y)), (x1, ty(y))], grid))
                 .map_err(|e| anyhow!("plot failed: {e}"))?;
-            let (px, py) = chart.backend_coord(&(x0, y));
+            let (px, py) = chart.backend_coord(&(x0, ty(y)));
             tick_px.push((px, py, label(y), false));
         }
-        let frame = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
+        let (b, t) = (ty(y0), ty(y1));
+        let frame = [(x0, b), (x1, b), (x1, t), (x0, t), (x0, b)];
         chart
             .draw_series(LineSeries::new(frame, BLACK))
             .map_err(|e| anyhow!("plot failed: {e}"))?;
@@ -132,7 +163,8 @@ pub fn loss_curves(path: &Path, title: &str, curves: &[Curve<'_>]) -> Result<()>
                 .points
                 .iter()
                 .copied()
-                .filter(|p| p.1 > 0.0 && p.1.is_finite())
+                .filter(|p| usable(p.1) && p.0.is_finite())
+                .map(|(x, y)| (x, ty(y)))
                 .collect();
             if points.len() == 1 {
                 chart
@@ -175,9 +207,9 @@ pub fn loss_curves(path: &Path, title: &str, curves: &[Curve<'_>]) -> Result<()>
     font::draw_text(
         &mut buf,
         W as usize,
-        i64::from(W / 2) - 12,
+        i64::from(W / 2) - font::text_width(x_label, 1) as i64 / 2,
         i64::from(H) - 16,
-        "step",
+        x_label,
         1,
         black,
     );
@@ -257,5 +289,7 @@ mod tests {
         assert_eq!(log_ticks(0.15, 1.1), vec![0.2, 0.5, 1.0]);
         assert_eq!(label(0.001), "1e-3");
         assert_eq!(label(200.0), "200");
+        assert_eq!(label(0.7999999999999999), "0.8");
+        assert_eq!(label(-2.5), "-2.5");
     }
 }

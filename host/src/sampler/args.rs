@@ -71,6 +71,10 @@ pub struct TrainSamplerArgs {
     /// Data-loading threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Device power in watts for the energy estimate in compute.json (default: 10 W per CPU thread,
+    /// 300 W per GPU; see host/README.md "Compute report").
+    #[arg(long)]
+    pub power_watts: Option<f64>,
     /// Cache folder for the preprocessed images (created if missing).
     #[arg(long)]
     pub cache: Option<PathBuf>,

@@ -678,6 +678,14 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(st.step);
+    let mut compute = crate::compute::Recorder::start(
+        run_dir,
+        "train-sampler",
+        device,
+        usize::try_from(tch::get_num_threads()).unwrap_or(1),
+        a.power_watts,
+        a.resume,
+    )?;
     let start = Instant::now();
     let elapsed_before = st.elapsed_s;
     let budget_s = a.time_budget.map(|m| m * 60.0);
@@ -704,6 +712,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
                 st.images += cfg.real_per_step() as u64;
                 session_steps += 1;
                 session_images += cfg.real_per_step() as u64;
+                compute.images(cfg.real_per_step() as u64)?;
                 window.add(&s);
                 window_steps += 1;
             }
@@ -815,6 +824,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
     }
     metrics.plot_fields(&title, &plot_fields)?;
     let its = session_steps as f64 / elapsed.max(1e-9);
+    let energy = compute.finish()?;
     let summary = json!({
         "config": cfg,
         "step": st.step,
@@ -833,6 +843,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
         "stopped_by_time_budget": stopped_by_budget,
         "device": device::name(device),
         "threads": tch::get_num_threads(),
+        "compute": {"hours": energy.hours(), "kwh": energy.kwh(), "images": energy.images},
     });
     checkpoint::write_atomic(
         &run_dir.join("summary.json"),

@@ -596,6 +596,17 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(step);
+    let mut compute = crate::compute::Recorder::start(
+        &run_dir,
+        match cfg.network {
+            Network::Wavelet => "train-decoder",
+            Network::Pixel => "train-pixel",
+        },
+        session.device,
+        usize::try_from(tch::get_num_threads()).unwrap_or(1),
+        a.power_watts,
+        a.resume,
+    )?;
     let start = Instant::now();
     let mut session_images = 0u64;
     let (mut window_loss, mut window_steps) = (0.0f64, 0u64);
@@ -669,6 +680,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         position = outcome.next;
         images += outcome.images as u64;
         session_images += outcome.images as u64;
+        compute.images(outcome.images as u64)?;
         window_images += outcome.images as u64;
         if loss_value.is_finite() {
             window_loss += loss_value;
@@ -804,6 +816,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         session.device,
     )?;
     let ips = session_images as f64 / elapsed.max(1e-9);
+    let energy = compute.finish()?;
     let summary = json!({
         "config": cfg,
         "step": step,
@@ -832,6 +845,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "loss_scale": final_scale,
         "peak_gpu_mem_used_mib": peak_gpu_mib,
         "gpu_power_w": devices.first().and_then(|d| crate::gpu::power_watts(*d)),
+        "compute": {"hours": energy.hours(), "kwh": energy.kwh(), "images": energy.images},
     });
     checkpoint::write_atomic(
         &run_dir.join("summary.json"),
