@@ -7,7 +7,10 @@
 # Writes $NSBG_RUNS/{wavelet,pixel}/ (runs, compute.json), $NSBG_RUNS/eval-*.{json,md},
 # $NSBG_RUNS/compute/ (nsbg-host report) and the table $NSBG_RUNS/compare.md.
 #
-# Knobs (environment): NSBG_BUDGET_MIN (wall-clock minutes per sampler, default 30), NSBG_RUNS
+# Equal budget: by default both samplers run the same number of G steps (NSBG_STEPS, default 600) —
+# the two GANs are the same network on 64×64 inputs, so equal steps at equal batch are equal compute
+# whatever else the machine is doing; NSBG_BUDGET_MIN instead gives each the same wall-clock minutes.
+# Knobs (environment): NSBG_STEPS, NSBG_BUDGET_MIN (wall-clock minutes per sampler), NSBG_RUNS
 # (default out/compare-samplers), NSBG_PRESET (sampler preset, default small), NSBG_ARCH
 # (biggan-deep), NSBG_THREADS (libtorch threads, default 1), NSBG_DEVICE (cpu), NSBG_SEED (0),
 # NSBG_SAMPLES (images generated per sampler for the metrics, default 500), NSBG_INCEPTION (optional
@@ -22,7 +25,11 @@ fi
 source "$NSBG_CACHE/env.sh"
 cd "$root"
 
-budget=${NSBG_BUDGET_MIN:-30}
+if [ -n "${NSBG_BUDGET_MIN:-}" ]; then
+  budget=(--time-budget "$NSBG_BUDGET_MIN")
+else
+  budget=(--steps "${NSBG_STEPS:-600}")
+fi
 runs=${NSBG_RUNS:-$root/out/compare-samplers}
 preset=${NSBG_PRESET:-small}
 arch=${NSBG_ARCH:-biggan-deep}
@@ -51,7 +58,7 @@ for domain in wavelet pixel; do
   if [ "$domain" = wavelet ]; then dec=weights/nsbg-small.safetensors; else dec=weights/nsbg-pixel-small.safetensors; fi
   run "$bin" train-sampler --arch "$arch" --preset "$preset" --domain "$domain" \
     --data "$photos/train" --out "$runs/$domain" --cache "$runs/cache-$domain" --seed "$seed" \
-    --time-budget "$budget" --threads "$threads" --device "$dev" --decoder "$dec" "${again[@]}"
+    "${budget[@]}" --threads "$threads" --device "$dev" --decoder "$dec" "${again[@]}"
   # Metrics of N samples against the validation photos; FID*/SWD* against the val photos decoded by
   # the same decoder.
   run "$bin" eval-samples --generator "$runs/$domain" --decoder "$dec" -n "$n" --seed "$seed" \
