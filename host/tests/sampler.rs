@@ -551,3 +551,74 @@ fn bad_train_sampler_arguments_are_clean_errors() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `demo` runs the whole pipeline from scratch (decoders, export, both samplers, export, sampling) —
+/// here on 8 photos and a tiny budget, so only the plumbing and the outputs are checked.
+#[test]
+fn demo_trains_every_network_and_samples() {
+    let dir = temp_dir("demo");
+    let data = dir.join("photos");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(photos())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names.iter().take(8) {
+        std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = dir.join("demo");
+    let stdout = ok(&strings(&[
+        "demo",
+        "--minutes",
+        "0.3",
+        "--pixel",
+        "--threads",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(text(&stdout.stdout).contains("demo finished"));
+    for (weights, kind) in [
+        (
+            "nsbg-tiny.safetensors",
+            nsbg_core::weights::Kind::WaveletDecoder,
+        ),
+        (
+            "nsbg-pixel-tiny.safetensors",
+            nsbg_core::weights::Kind::PixelDecoder,
+        ),
+    ] {
+        let bytes = std::fs::read(out.join(weights)).unwrap();
+        let file = nsbg_core::weights::parse(&bytes).unwrap();
+        assert_eq!(file.kind(), kind);
+        assert_eq!(
+            (file.config().in_size(), file.config().out_size()),
+            (64, 256)
+        );
+    }
+    for domain in ["wavelet", "pixel"] {
+        assert!(out
+            .join(format!("generator-{domain}-tiny.safetensors"))
+            .is_file());
+        let samples = out.join(format!("samples-{domain}"));
+        let grid = image::open(samples.join("grid.png")).unwrap();
+        assert!(grid.width() >= 256 && grid.height() >= 256);
+        let pngs = std::fs::read_dir(&samples)
+            .unwrap()
+            .filter(|e| {
+                let n = e
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                n.ends_with(".png") && n != "grid.png"
+            })
+            .count();
+        assert_eq!(pngs, 16, "{domain}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
