@@ -69,6 +69,44 @@ pub enum Command {
     Demo(crate::sampler::args::DemoArgs),
 }
 
+/// How a training session runs (every training command: decoders and sampler). Apart from `--force`
+/// and `--cache`, these may change when a run is resumed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionArgs {
+    /// Continue the run in --out from its last checkpoint (its configuration is used; --steps,
+    /// --time-budget, --device, --threads, --workers and, for train-sampler, --decoder may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// Allow starting a new run in a folder that already holds a checkpoint (it is overwritten).
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this many minutes of wall-clock time (this session), with a final checkpoint.
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// Seed for initialisation, noise and data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA if available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Data-loading threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Device power in watts for the energy estimate in compute.json (default: 10 W per CPU thread,
+    /// 300 W per GPU, NVML's reading when a GPU reports it; see host/README.md "Compute report").
+    #[arg(long)]
+    pub power_watts: Option<f64>,
+    /// Cache folder for the preprocessed images and their low bands (created if missing).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Use only the first N training images (after sorting).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
 /// Settings shared by both training commands. Every preset field has a flag that overrides it.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -95,38 +133,8 @@ pub struct TrainArgs {
     /// Run folder (checkpoints, metrics.jsonl, loss.png, samples/).
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (its configuration is used; --steps,
-    /// --time-budget, --device, --threads and --workers may change).
-    #[arg(long)]
-    pub resume: bool,
-    /// Allow starting a new run in a folder that already holds a checkpoint (it is overwritten).
-    #[arg(long)]
-    pub force: bool,
-    /// Stop after this many minutes of wall-clock time (this session), with a final checkpoint.
-    #[arg(long)]
-    pub time_budget: Option<f64>,
-    /// Seed for initialisation and data order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// auto (CUDA if available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// libtorch threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Data-loading threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Device power in watts for the energy estimate in compute.json (default: 10 W per CPU thread,
-    /// 300 W per GPU; see host/README.md "Compute report").
-    #[arg(long)]
-    pub power_watts: Option<f64>,
-    /// Cache folder for preprocessed images and low bands (created if missing).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Use only the first N training images (after sorting).
-    #[arg(long)]
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// Use only the first N validation images.
     #[arg(long)]
     pub val_limit: Option<usize>,

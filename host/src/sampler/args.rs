@@ -49,38 +49,9 @@ pub struct TrainSamplerArgs {
     /// the domain).
     #[arg(long)]
     pub decoder: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint (its configuration is used; --steps,
-    /// --time-budget, --device, --threads, --workers and --decoder may change).
-    #[arg(long)]
-    pub resume: bool,
-    /// Allow starting a new run in a folder that already holds a checkpoint (it is overwritten).
-    #[arg(long)]
-    pub force: bool,
-    /// Stop after this many minutes of wall-clock time (this session), with a final checkpoint.
-    #[arg(long)]
-    pub time_budget: Option<f64>,
-    /// Seed for initialisation, noise and data order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// auto (CUDA if available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// libtorch threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Data-loading threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Device power in watts for the energy estimate in compute.json (default: 10 W per CPU thread,
-    /// 300 W per GPU; see host/README.md "Compute report").
-    #[arg(long)]
-    pub power_watts: Option<f64>,
-    /// Cache folder for the preprocessed images (created if missing).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Use only the first N training images (after sorting).
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// Session flags (`--resume` also lets `--decoder` change).
+    #[command(flatten)]
+    pub session: crate::cli::SessionArgs,
     /// Ignore the dataset's classes (train an unconditional GAN).
     #[arg(long)]
     pub unconditional: bool,

@@ -426,10 +426,10 @@ fn new_config(
         checkpoint_every: a.checkpoint_every.unwrap_or(sp.checkpoint_every),
         sample_every: a.sample_every.unwrap_or(sp.sample_every),
         sample_count: a.sample_count,
-        seed: a.seed,
+        seed: a.session.seed,
         data: data_dir,
-        limit: a.limit,
-        cache: a.cache.clone(),
+        limit: a.session.limit,
+        cache: a.session.cache.clone(),
         decoder: a.decoder.clone(),
     })
 }
@@ -502,14 +502,14 @@ pub fn sheet_noise(cfg: &SamplerConfig, count: usize) -> (Vec<f32>, Vec<i64>) {
 }
 
 pub fn run(a: &TrainSamplerArgs) -> Result<()> {
-    let device = device::parse(&a.device)?;
-    device::set_threads(a.threads);
-    let workers = a.workers.max(1);
+    let device = device::parse(&a.session.device)?;
+    device::set_threads(a.session.threads);
+    let workers = a.session.workers.max(1);
     let run_dir = a.out.as_path();
-    let resumed = if a.resume {
+    let resumed = if a.session.resume {
         Some(load_state(run_dir)?)
     } else {
-        if run_dir.join(SIDECAR).exists() && !a.force {
+        if run_dir.join(SIDECAR).exists() && !a.session.force {
             bail!(
                 "{} already holds a training run (use --resume to continue it, or --force to start over)",
                 run_dir.display()
@@ -548,7 +548,14 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
                 Some(m) => m.into(),
                 None => nsbg_core::wavelet::Extension::Symmetric,
             };
-            let ds = open_dataset(domain, ext, &data_dir, workers, a.cache.clone(), a.limit)?;
+            let ds = open_dataset(
+                domain,
+                ext,
+                &data_dir,
+                workers,
+                a.session.cache.clone(),
+                a.session.limit,
+            )?;
             let cfg = new_config(a, data_dir, &ds.classes)?;
             (cfg, ds)
         }
@@ -591,7 +598,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
             Some(p),
             crate::cli::Backend::Core,
             "cpu",
-            a.threads,
+            a.session.threads,
         )?),
         None => None,
     };
@@ -683,12 +690,12 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
         "train-sampler",
         device,
         usize::try_from(tch::get_num_threads()).unwrap_or(1),
-        a.power_watts,
-        a.resume,
+        a.session.power_watts,
+        a.session.resume,
     )?;
     let start = Instant::now();
     let elapsed_before = st.elapsed_s;
-    let budget_s = a.time_budget.map(|m| m * 60.0);
+    let budget_s = a.session.time_budget.map(|m| m * 60.0);
     let mut window = StepStats::default();
     let (mut window_steps, mut window_start) = (0u64, Instant::now());
     let (mut session_steps, mut session_images) = (0u64, 0u64);

@@ -39,7 +39,7 @@ struct Session {
 }
 
 pub fn train_decoder(a: &TrainDecoderArgs) -> Result<()> {
-    let cfg = if a.common.resume {
+    let cfg = if a.common.session.resume {
         resumed_config(&a.common, Network::Wavelet)?
     } else {
         let mut cfg = new_config(&a.common, Network::Wavelet)?;
@@ -57,7 +57,7 @@ pub fn train_decoder(a: &TrainDecoderArgs) -> Result<()> {
 }
 
 pub fn train_pixel(a: &TrainPixelArgs) -> Result<()> {
-    let cfg = if a.common.resume {
+    let cfg = if a.common.session.resume {
         resumed_config(&a.common, Network::Pixel)?
     } else {
         let mut cfg = new_config(&a.common, Network::Pixel)?;
@@ -150,14 +150,14 @@ fn new_config(a: &TrainArgs, network: Network) -> Result<RunConfig> {
         checkpoint_every: a.checkpoint_every.unwrap_or(p.schedule.checkpoint_every),
         sample_every: a.sample_every.unwrap_or(p.schedule.sample_every),
         sample_count: a.sample_count,
-        seed: a.seed,
+        seed: a.session.seed,
         data,
         val_data,
         holdout,
         augment: a.augment.unwrap_or(p.data.augment),
-        limit: a.limit,
+        limit: a.session.limit,
         val_limit: a.val_limit,
-        cache: a.cache.clone(),
+        cache: a.session.cache.clone(),
         accumulate: a.accumulate.unwrap_or(1),
         world: a.gpus.or(a.world).unwrap_or(1),
         gpus: a.gpus.is_some(),
@@ -378,16 +378,16 @@ fn write_samples(
 fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     cfg.validate()?;
     let session = Session {
-        device: device::parse(&a.device)?,
-        workers: a.workers.max(1),
-        time_budget_s: a.time_budget.map(|m| m * 60.0),
+        device: device::parse(&a.session.device)?,
+        workers: a.session.workers.max(1),
+        time_budget_s: a.session.time_budget.map(|m| m * 60.0),
     };
-    device::set_threads(a.threads);
+    device::set_threads(a.session.threads);
     let run_dir = a.out.clone();
-    let resume_state: Option<State> = if a.resume {
+    let resume_state: Option<State> = if a.session.resume {
         Some(checkpoint::load_state(&run_dir)?)
     } else {
-        if run_dir.join(checkpoint::SIDECAR).exists() && !a.force {
+        if run_dir.join(checkpoint::SIDECAR).exists() && !a.session.force {
             bail!(
                 "{} already holds a training run (use --resume to continue it, or --force to start over)",
                 run_dir.display()
@@ -604,8 +604,8 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         },
         session.device,
         usize::try_from(tch::get_num_threads()).unwrap_or(1),
-        a.power_watts,
-        a.resume,
+        a.session.power_watts,
+        a.session.resume,
     )?;
     let start = Instant::now();
     let mut session_images = 0u64;
