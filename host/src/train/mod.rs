@@ -622,21 +622,13 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         )?;
         Ok(())
     };
-    // Keeps the model of the lowest validation loss in best/.
-    let keep_best = |best: &mut Option<Best>, step: u64, loss: f64| -> Result<()> {
-        if best.is_none_or(|b| loss < b.val_loss) {
-            let b = Best {
-                step,
-                val_loss: loss,
+    // One validation round (when the run has validation data): the loss is logged, and the model is
+    // kept in best/ when it is the lowest so far.
+    let validate_at =
+        |step: u64, best: &mut Option<Best>, metrics: &mut Metrics| -> Result<Option<Validation>> {
+            let Some(v) = &val_ds else {
+                return Ok(None);
             };
-            checkpoint::save_best(&run_dir, b, &nets::named_variables(&vs))?;
-            *best = Some(b);
-        }
-        Ok(())
-    };
-    // Validation before the first step (as the paper does at itr 0): the untrained baseline.
-    if step == 0 {
-        if let Some(v) = &val_ds {
             let r = validate(
                 &task,
                 &net,
@@ -646,12 +638,24 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
                 session.workers,
                 session.device,
             )?;
-            last_val = Some(r.loss);
-            keep_best(&mut best, 0, r.loss)?;
+            if best.is_none_or(|b| r.loss < b.val_loss) {
+                let b = Best {
+                    step,
+                    val_loss: r.loss,
+                };
+                checkpoint::save_best(&run_dir, b, &nets::named_variables(&vs))?;
+                *best = Some(b);
+            }
             metrics.write(json!({
-                "kind": "val", "step": 0, "val_loss": r.loss,
+                "kind": "val", "step": step, "val_loss": r.loss,
                 "val_zero_loss": r.zero_loss, "val_output_mse": r.out_mse,
             }))?;
+            Ok(Some(r))
+        };
+    // Validation before the first step (as the paper does at itr 0): the untrained baseline.
+    if step == 0 {
+        if let Some(r) = validate_at(0, &mut best, &mut metrics)? {
+            last_val = Some(r.loss);
         }
     }
     // Sample grids show validation images when there are any (never trained on), else training ones.
@@ -713,23 +717,9 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         }
         bar.set_position(step);
         if step % cfg.val_every == 0 {
-            if let Some(v) = &val_ds {
-                let r = validate(
-                    &task,
-                    &net,
-                    v,
-                    &make_val,
-                    cfg.batch,
-                    session.workers,
-                    session.device,
-                )?;
+            if let Some(r) = validate_at(step, &mut best, &mut metrics)? {
                 last_val = Some(r.loss);
                 last_val_step = Some(step);
-                keep_best(&mut best, step, r.loss)?;
-                metrics.write(json!({
-                    "kind": "val", "step": step, "val_loss": r.loss,
-                    "val_zero_loss": r.zero_loss, "val_output_mse": r.out_mse,
-                }))?;
                 bar.suspend(|| {
                     tracing::info!(
                         "step {step}: val loss {:.6} (trivial {:.6}), output MSE {:.3e}",
@@ -773,23 +763,9 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
     // Final validation, samples, checkpoint and curve (unless this very step already had them).
-    if let Some(v) = &val_ds {
-        if last_val_step != Some(step) {
-            let r = validate(
-                &task,
-                &net,
-                v,
-                &make_val,
-                cfg.batch,
-                session.workers,
-                session.device,
-            )?;
+    if last_val_step != Some(step) {
+        if let Some(r) = validate_at(step, &mut best, &mut metrics)? {
             last_val = Some(r.loss);
-            keep_best(&mut best, step, r.loss)?;
-            metrics.write(json!({
-                "kind": "val", "step": step, "val_loss": r.loss,
-                "val_zero_loss": r.zero_loss, "val_output_mse": r.out_mse,
-            }))?;
         }
     }
     if last_ckpt_step != Some(step) {
