@@ -6,39 +6,20 @@
 //! BatchNorm running statistics included.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use tch::Tensor;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+mod common;
+
+use common::run;
 
 fn photos_train() -> PathBuf {
-    let dir = std::env::var_os("NSBG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/photos/train");
-    assert!(
-        dir.is_dir(),
-        "photos not found at {} (set NSBG_SHARED)",
-        dir.display()
-    );
-    dir
+    common::photos().join("train")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nsbg-dist-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("cannot start nsbg-host")
+    common::temp_dir("dist", name)
 }
 
 fn ok(args: &[&str]) -> String {

@@ -6,70 +6,16 @@
 //! `~/.cache/nsbg/env.sh`); it is skipped with a message when that python has no torch.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+mod common;
 
-fn photos() -> PathBuf {
-    let dir = std::env::var_os("NSBG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/photos");
-    assert!(
-        dir.join("train").is_dir() && dir.join("val").is_dir(),
-        "shared photo set not found at {} (set NSBG_SHARED)",
-        dir.display()
-    );
-    dir
-}
+use common::{fails, json, ok, photos, text};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nsbg-eval-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("cannot start nsbg-host")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "nsbg-host {args:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn fails(args: &[&str], needles: &[&str]) {
-    let out = run(args);
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure of {args:?}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for n in needles {
-        assert!(
-            err.to_lowercase().contains(&n.to_lowercase()),
-            "stderr of {args:?} lacks {n:?}: {err}"
-        );
-    }
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    common::temp_dir("eval", name)
 }
 
 fn f(v: &Value) -> f64 {
