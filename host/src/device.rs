@@ -58,6 +58,26 @@ pub fn set_threads(threads: usize) {
     }
 }
 
+/// libtorch on one intra-op thread until dropped, then on as many as before (see
+/// [`crate::sampler::sample::generate_exact`] for why a caller wants that).
+pub struct OneThread {
+    before: i32,
+}
+
+impl OneThread {
+    pub fn pin() -> OneThread {
+        let before = tch::get_num_threads();
+        tch::set_num_threads(1);
+        OneThread { before }
+    }
+}
+
+impl Drop for OneThread {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.before);
+    }
+}
+
 /// The libtorch directory the binary was linked against (its rpath), for messages.
 pub fn libtorch_dir() -> &'static str {
     option_env!("NSBG_LIBTORCH_DIR").unwrap_or("(unknown)")

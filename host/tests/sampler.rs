@@ -254,24 +254,40 @@ fn tiny_run_writes_metrics_checkpoints_sheets_and_samples() {
     let summary = json(&run.join("summary.json"));
     assert!(summary["it_per_s"].as_f64().unwrap() > 0.0);
 
-    // Sampling straight from the run folder (its G_ema), twice with one seed, once with another.
-    let sample = |seed: &str, out: &Path| {
+    // Sampling straight from the run folder (its G_ema): seed 5 as 3 images on 2 threads and as 5 images
+    // on 1 thread (libtorch's CPU kernels sum in another order for either, which `sample` must hide:
+    // the 3 are the first 3 of the 5, bit for bit), and seed 6.
+    let sample = |seed: &str, n: &str, threads: &str, out: &Path| {
         let mut a = strings(&["sample", "--generator"]);
         a.push(run.display().to_string());
         a.extend(strings(&[
-            "-n", "3", "--seed", seed, "--device", "cpu", "--out",
+            "-n",
+            n,
+            "--seed",
+            seed,
+            "--threads",
+            threads,
+            "--device",
+            "cpu",
+            "--out",
         ]));
         a.push(out.display().to_string());
         ok(&a);
     };
     let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
-    sample("5", &a);
-    sample("5", &b);
-    sample("6", &c);
+    sample("5", "3", "2", &a);
+    sample("5", "5", "1", &b);
+    sample("6", "3", "2", &c);
     let (pa, pb, pc) = (pngs(&a), pngs(&b), pngs(&c));
-    assert_eq!(pa.len(), 3);
+    assert_eq!((pa.len(), pb.len()), (3, 5));
     for (x, y) in pa.iter().zip(&pb) {
-        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(y).unwrap(),
+            "{} vs {}",
+            x.display(),
+            y.display()
+        );
     }
     assert_ne!(
         std::fs::read(&pa[0]).unwrap(),
@@ -284,9 +300,13 @@ fn tiny_run_writes_metrics_checkpoints_sheets_and_samples() {
     assert_ne!(low.3, find(&tc, "low_bands").3, "another seed, same bands");
     let labels = find(&ta, "labels");
     assert_eq!((labels.1.as_str(), labels.2.clone()), ("I64", vec![3]));
+    let tb = safetensors(&b.join("samples.safetensors"));
+    let low_b = find(&tb, "low_bands");
+    assert_eq!(low_b.2, vec![5, 3, 64, 64]);
     assert_eq!(
-        find(&safetensors(&b.join("samples.safetensors")), "low_bands").3,
-        low.3
+        low_b.3[..low.3.len()],
+        low.3[..],
+        "seed 5: -n 3 is not the start of -n 5"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,8 +1,10 @@
 //! `sample`: z → G_ema (eval mode) → denormalise → decoders → 256×256 images, a grid, and the sampled
 //! low bands (with labels and z) as safetensors. Also the pieces training reuses for its sample sheets.
 //!
-//! Image i's noise and label depend only on (seed, i) (see [`noise`]), so `-n 4` gives the first four
-//! images of `-n 64`, and a fixed seed reproduces the images bit for bit.
+//! Image i's noise and label depend only on (seed, i) (see [`noise`]), and on the CPU `sample` runs G
+//! on one image at a time with one libtorch thread (see [`generate_exact`]), so `-n 4` gives the first
+//! four images of `-n 64` and a fixed seed reproduces the images bit for bit, whatever `--threads` and
+//! the machine's load.
 
 use std::path::{Path, PathBuf};
 
@@ -54,13 +56,42 @@ pub fn noise(
     (z, y)
 }
 
-/// G's outputs (normalised, `[3][64][64]` each) for the given noise, in eval mode.
+/// G's outputs (normalised, `[3][64][64]` each) for the given noise, in eval mode, `CHUNK` images per
+/// forward pass: fast, but the last bits depend on the batch and the thread count (below).
 pub fn generate(g: &Generator, z: &[f32], y: &[i64], device: Device) -> Result<Vec<Vec<f32>>> {
+    generate_in(g, z, y, device, CHUNK)
+}
+
+/// [`generate`], bit-reproducible on the CPU. libtorch's CPU kernels (oneDNN's 1×1 convolutions, the
+/// GEMMs) pick their summation order by batch shape and intra-op thread count, so the same z gave
+/// other low bands with 1 and 2 threads, and twice in a row on a loaded CI machine. One image per
+/// pass on one thread removes both; G is small next to the decoders, so `sample` pays little for it.
+/// On CUDA this is [`generate`].
+pub fn generate_exact(
+    g: &Generator,
+    z: &[f32],
+    y: &[i64],
+    device: Device,
+) -> Result<Vec<Vec<f32>>> {
+    if device != Device::Cpu {
+        return generate(g, z, y, device);
+    }
+    let _one = device::OneThread::pin();
+    generate_in(g, z, y, device, 1)
+}
+
+fn generate_in(
+    g: &Generator,
+    z: &[f32],
+    y: &[i64],
+    device: Device,
+    chunk: usize,
+) -> Result<Vec<Vec<f32>>> {
     let dz = g.dim_z() as usize;
     ensure!(z.len() == y.len() * dz, "z and labels do not match");
     let per = 3 * data::SIDE * data::SIDE;
     let mut out = Vec::with_capacity(y.len());
-    for (zc, yc) in z.chunks(CHUNK * dz).zip(y.chunks(CHUNK)) {
+    for (zc, yc) in z.chunks(chunk * dz).zip(y.chunks(chunk)) {
         let m = yc.len() as i64;
         let zt = Tensor::from_slice(zc)
             .reshape([m, dz as i64])
@@ -267,7 +298,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     )?;
     let dim_z = lg.g.dim_z() as usize;
     let (z, y) = noise(a.seed, a.n, dim_z, n_classes, &classes, trunc);
-    let outs = generate(&lg.g, &z, &y, dev)?;
+    let outs = generate_exact(&lg.g, &z, &y, dev)?;
     let images = pipeline.decode(&outs)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create output folder {}", a.out.display()))?;
