@@ -14,7 +14,7 @@
 # Usage:
 #   scripts/gpu-check.sh            run the check (GPU machine)
 #   scripts/gpu-check.sh --bundle   on the build machine: build release binaries with cuda,nccl and
-#                                   copy them, stripped, with the val photos into .gpu-bundle/ (~22 MB,
+#                                   copy them, stripped, with the val photos into .gpu-bundle/ (~25 MB,
 #                                   git-ignored) to carry to the GPU machine
 #   NSBG_GPU_CHECK_ALLOW_CPU=1      dry run without a GPU (same steps on the CPU, tiny sizes): checks the
 #                                   script itself; the report then says it measured nothing on a GPU.
@@ -47,6 +47,7 @@ for line in sys.stdin:
   strip -o "$bundle/nsbg-host" "$target/release/nsbg-host"
   for t in "${tests[@]}"; do strip -o "$bundle/test-$(basename "$t" | sed 's/-[0-9a-f]*$//')" "$t"; done
   cp -r "$NSBG_SHARED/data/photos/val" "$bundle/data/photos/train"
+  cp -r "$NSBG_SHARED/data/photos/val" "$bundle/data/photos/val"
   python3 -c 'import torch; print(torch.__version__.split("+")[0])' > "$bundle/torch-version"
   du -sh "$bundle"; ls -la "$bundle"
   echo "carry .gpu-bundle to the GPU machine and run scripts/gpu-check.sh there"

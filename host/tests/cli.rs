@@ -3,66 +3,18 @@
 //! The photos are found in `$NSBG_SHARED/data/photos` or `<repo>/../shared/data/photos`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+mod common;
 
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("NSBG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("data/photos/val").is_dir(),
-        "shared photo set not found at {} (set NSBG_SHARED)",
-        dir.display()
-    );
-    dir
-}
+use common::{assert_clean_failure, run, text};
 
 /// A 256×256 RGB photo of the validation split.
 fn val_photo() -> PathBuf {
-    shared().join("data/photos/val/skimage__chelsea__full.png")
+    common::photos().join("val/skimage__chelsea__full.png")
 }
 
-/// A fresh, empty temporary folder for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nsbg-host-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("cannot start nsbg-host")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Asserts a failed run with a message containing every `needles` (case-insensitive) and no panic.
-fn assert_clean_failure(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    assert!(!err.contains("panicked"), "panic text in stderr: {err}");
-    assert!(
-        !err.contains("RUST_BACKTRACE"),
-        "panic text in stderr: {err}"
-    );
-    let lower = err.to_lowercase();
-    for n in needles {
-        assert!(
-            lower.contains(&n.to_lowercase()),
-            "stderr lacks {n:?}: {err}"
-        );
-    }
+    common::temp_dir("host", name)
 }
 
 #[test]

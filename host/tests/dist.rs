@@ -12,7 +12,7 @@ use tch::Tensor;
 
 mod common;
 
-use common::run;
+use common::{fails, losses, ok_log as ok};
 
 fn photos_train() -> PathBuf {
     common::photos().join("train")
@@ -22,42 +22,8 @@ fn temp_dir(name: &str) -> PathBuf {
     common::temp_dir("dist", name)
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "nsbg-host {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn fails(args: &[&str], needle: &str) {
-    let out = run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected {args:?} to fail");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    assert!(
-        err.to_lowercase().contains(&needle.to_lowercase()),
-        "stderr lacks {needle:?}: {err}"
-    );
-}
-
 fn train_lines(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["kind"] == "train")
-        .collect()
-}
-
-fn losses(run: &Path) -> Vec<f64> {
-    train_lines(run)
-        .iter()
-        .map(|v| v["loss"].as_f64().unwrap())
-        .collect()
+    common::metrics_of(run, "train")
 }
 
 fn checkpoint_tensors(run: &Path, key: &str) -> Vec<(String, Tensor)> {
@@ -297,18 +263,18 @@ fn bad_parallel_flags_are_clear_errors() {
     if !tch::Cuda::is_available() {
         let mut a = common("train-decoder", out, data, "1");
         a.extend(["--gpus", "2"]);
-        fails(&a, "--gpus 2 needs CUDA");
+        fails(&a, &["--gpus 2 needs CUDA"]);
     }
     let mut a = common("train-decoder", out, data, "1");
     a.extend(["--gpus", "2", "--world", "2"]);
-    fails(&a, "cannot be used with");
+    fails(&a, &["cannot be used with"]);
     let mut a = common("train-decoder", out, data, "1");
     a.extend(["--accumulate", "0"]);
-    fails(&a, "--accumulate must be at least 1");
+    fails(&a, &["--accumulate must be at least 1"]);
     // 8 images cannot fill one global batch of 3 ranks x 2 micro-batches x 2.
     let mut a = common("train-decoder", out, data, "1");
     a.extend(["--world", "3", "--accumulate", "2"]);
-    fails(&a, "fewer than one batch");
+    fails(&a, &["fewer than one batch"]);
     // A finished world-2 run cannot be resumed with another world size.
     let mut a = common("train-decoder", out, data, "1");
     a.extend(["--world", "2"]);
@@ -324,7 +290,7 @@ fn bad_parallel_flags_are_clear_errors() {
             "--steps",
             "2",
         ],
-        "a resumed run keeps it",
+        &["a resumed run keeps it"],
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

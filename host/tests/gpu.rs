@@ -2,70 +2,18 @@
 //! queries answering "unavailable"), and GPU-gated checks that run only where libtorch sees CUDA
 //! (scripts/gpu-check.sh runs this file there).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use serde_json::Value;
+mod common;
 
-/// The binary under test; `NSBG_HOST_BIN` overrides it when this test runs from a carried bundle
-/// on another machine (scripts/gpu-check.sh).
-fn bin() -> PathBuf {
-    std::env::var_os("NSBG_HOST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nsbg-host")))
-}
+use common::{json, losses, ok_log as ok};
 
 fn photos_train() -> PathBuf {
-    let dir = std::env::var_os("NSBG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/photos/train");
-    assert!(
-        dir.is_dir(),
-        "photos not found at {} (set NSBG_SHARED)",
-        dir.display()
-    );
-    dir
+    common::photos().join("train")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nsbg-gpu-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("cannot start nsbg-host")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "nsbg-host {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["kind"] == "train")
-        .map(|v| v["loss"].as_f64().unwrap())
-        .collect()
+    common::temp_dir("gpu", name)
 }
 
 fn short_run<'a>(out: &'a str, data: &'a str, level: &'a str, device: &'a str) -> Vec<&'a str> {

@@ -3,89 +3,24 @@
 //! run and from the shipped defaults (seeds, truncation, outputs), and the pixel domain.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nsbg-host");
+mod common;
+
+use common::{fails, json, ok, ok_env, repo, strings, text};
 
 fn photos() -> PathBuf {
-    let dir = std::env::var_os("NSBG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/photos/train");
-    assert!(dir.is_dir(), "shared photos not found at {}", dir.display());
-    dir
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    common::photos().join("train")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nsbg-sampler-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run_env(args: &[String], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(BIN);
-    c.args(args).env_remove("RUST_LOG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("cannot start nsbg-host")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-fn ok_env(args: &[String], env: &[(&str, &str)]) -> Output {
-    let out = run_env(args, env);
-    assert!(
-        out.status.success(),
-        "nsbg-host {args:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-fn ok(args: &[String]) -> Output {
-    ok_env(args, &[])
-}
-
-fn fails(args: &[String], needles: &[&str]) {
-    let out = run_env(args, &[]);
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure of {args:?}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for n in needles {
-        assert!(
-            err.to_lowercase().contains(&n.to_lowercase()),
-            "stderr lacks {n:?}: {err}"
-        );
-    }
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    common::temp_dir("sampler", name)
 }
 
 fn train_lines(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["kind"] == "train")
-        .collect()
+    common::metrics_of(run, "train")
 }
 
 /// A tiny run on 8 photos: `train-sampler --preset tiny … --out RUN` plus `extra`.
@@ -189,11 +124,7 @@ fn tiny_run_writes_metrics_checkpoints_sheets_and_samples() {
             "2",
         ],
     ));
-    assert!(
-        text(&out.stdout).contains("step 4/4"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.contains("step 4/4"), "{out}");
     let lines = train_lines(&run);
     assert_eq!(lines.len(), 4);
     for v in &lines {
@@ -329,35 +260,7 @@ fn resume_after_sigkill_reproduces_the_uninterrupted_run() {
     let expected = train_lines(&full);
     assert_eq!(expected.len(), 12);
 
-    let mut child = Command::new(BIN)
-        .args(tiny(&cut, "12", &extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    let killed_at = loop {
-        if let Ok(text) = std::fs::read_to_string(cut.join("checkpoint.json")) {
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                let step = v["step"].as_u64().unwrap();
-                if step >= 3 {
-                    child.kill().unwrap(); // SIGKILL
-                    break step;
-                }
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let _ = child.wait();
-    let at = json(&cut.join("checkpoint.json"))["step"].as_u64().unwrap();
-    assert!(
-        at >= killed_at && at < 12,
-        "the run was not interrupted mid-way (checkpoint at {at})"
-    );
+    let at = common::kill_after_checkpoint(&tiny(&cut, "12", &extra), &cut, 3, 12);
     let mut resume = tiny(&cut, "12", &extra);
     resume.push("--resume".into());
     ok(&resume);
@@ -600,7 +503,7 @@ fn demo_trains_every_network_and_samples() {
         "--out",
         out.to_str().unwrap(),
     ]));
-    assert!(text(&stdout.stdout).contains("demo finished"));
+    assert!(stdout.contains("demo finished"));
     for (weights, kind) in [
         (
             "nsbg-tiny.safetensors",

@@ -5,14 +5,11 @@
 //! The photos are found in `$NSBG_SHARED/data/photos` or `<repo>/../shared/data/photos`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::process::Command;
 
 mod common;
 
-use common::{fails, json, ok, photos, run, text, BIN};
+use common::{bin, fails, json, metrics, ok, photos, run, text};
 
 fn temp_dir(name: &str) -> PathBuf {
     common::temp_dir("train", name)
@@ -28,19 +25,10 @@ fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Losses of every train line, by step.
 fn train_losses(run: &Path) -> Vec<(u64, f64)> {
-    metrics(run)
+    common::metrics_of(run, "train")
         .iter()
-        .filter(|v| v["kind"] == "train")
         .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
         .collect()
 }
@@ -68,7 +56,7 @@ fn tiny<'a>(out: &'a str, level: &'a str, steps: &'a str) -> Vec<&'a str> {
 #[test]
 fn binary_runs_without_environment_and_links_libtorch() {
     for args in [&["--help"][..], &["torch-info"][..]] {
-        let out = Command::new(BIN).args(args).env_clear().output().unwrap();
+        let out = Command::new(bin()).args(args).env_clear().output().unwrap();
         assert!(
             out.status.success(),
             "env -i nsbg-host {args:?}: {}",
@@ -332,36 +320,7 @@ fn resume_after_sigkill_reproduces_the_uninterrupted_run() {
     let expected = train_losses(&full);
     assert_eq!(expected.len(), 40);
 
-    let mut child = Command::new(BIN)
-        .args(base(&cut))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    let killed_at = loop {
-        if let Ok(text) = std::fs::read_to_string(cut.join("checkpoint.json")) {
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                let step = v["step"].as_u64().unwrap();
-                if step >= 5 {
-                    child.kill().unwrap(); // SIGKILL
-                    break step;
-                }
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let _ = child.wait();
-    let state = json(&cut.join("checkpoint.json"));
-    let at = state["step"].as_u64().unwrap();
-    assert!(
-        at >= killed_at && at < 40,
-        "the run was not interrupted mid-way (checkpoint at {at})"
-    );
+    let at = common::kill_after_checkpoint(&base(&cut), &cut, 5, 40);
 
     let mut resume: Vec<String> = base(&cut);
     resume.push("--resume".into());
