@@ -6,15 +6,15 @@
 #   2. exports weights/nsbg-small.safetensors and weights/nsbg-pixel-small.safetensors (f16), each
 #      level's model of lowest loss on the held-out pictures (`export --best`; validated every 100
 #      steps), and, for comparison, the last checkpoints (out/train-small/*-last.safetensors);
-#      photos/val is never looked at before step 3. (The shipped NSBG-PIXEL file predates this recipe:
-#      12-minute budgets, no augmentation, validated on photos/val with its last checkpoints best;
-#      this script's pixel stage, the new recipe, has not been run yet — see host/README.md.)
+#      photos/val is never looked at before step 3. All four networks use the same recipe: the
+#      `small` preset with its 8 dihedral views of each training image.
 #   3. runs eval-recon on photos/val and photos/train for both (out/train-small/eval-*/).
 #
-# Knobs (environment): NSBG_STEPS (steps of NSBG L1, L2, PIXEL L1, L2; default "1000 700 700 270", about
-# 12 minutes each on 2 unloaded cores), NSBG_BUDGET_MIN (optional wall-clock cap per network), NSBG_RUNS (run folders,
-# default out/train-small), NSBG_THREADS (libtorch threads, default 0 = all cores), NSBG_SEED (0),
-# NSBG_RESUME=1 (continue existing runs instead of starting over), NSBG_SKIP_TRAIN=1 (export + eval only).
+# Knobs (environment): NSBG_STEPS (steps of NSBG L1, L2, PIXEL L1, L2; default "1000 700 700 270",
+# 9–21 minutes each on 2 shared cores, 55 minutes in all on 2026-12-04), NSBG_BUDGET_MIN (optional
+# wall-clock cap per network), NSBG_RUNS (run folders, default out/train-small), NSBG_THREADS
+# (libtorch threads, default 0 = all cores), NSBG_SEED (0), NSBG_RESUME=1 (continue existing runs
+# instead of starting over), NSBG_SKIP_TRAIN=1 (export + eval only).
 # The machine is assumed shared: training runs under `nice -n 10`; step counts (not wall-clock) fix the
 # result. The `small` preset trains on the 8 dihedral views of each image (`augment = true`).
 set -euo pipefail
@@ -56,8 +56,7 @@ if [ "${NSBG_SKIP_TRAIN:-0}" != 1 ]; then
     "$bin" torch-info
   } >> "$log"
   run nice -n 10 "$bin" train-decoder --level 1 --steps "$s1" --out "$runs/nsbg-l1" "${common[@]}"
-  # Level 2 as shipped was trained without augmentation (its best held-out checkpoint is step 400).
-  run nice -n 10 "$bin" train-decoder --level 2 --steps "$s2" --level2-input gt --augment false --out "$runs/nsbg-l2" "${common[@]}"
+  run nice -n 10 "$bin" train-decoder --level 2 --steps "$s2" --level2-input gt --out "$runs/nsbg-l2" "${common[@]}"
   run nice -n 10 "$bin" train-pixel --level 1 --steps "$p1" --out "$runs/pixel-l1" "${common[@]}"
   run nice -n 10 "$bin" train-pixel --level 2 --steps "$p2" --out "$runs/pixel-l2" "${common[@]}"
 fi
