@@ -17,13 +17,6 @@
 # TorchScript Inception, see scripts/export_fid_inception.py), NSBG_RESUME=1 (continue the runs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-NSBG_CACHE=${NSBG_CACHE:-$HOME/.cache/nsbg}
-if [ ! -f "$NSBG_CACHE/env.sh" ]; then
-  "$root/scripts/setup.sh"
-fi
-# shellcheck disable=SC1091
-source "$NSBG_CACHE/env.sh"
-cd "$root"
 
 if [ -n "${NSBG_BUDGET_MIN:-}" ]; then
   budget=(--time-budget "$NSBG_BUDGET_MIN")
@@ -37,19 +30,8 @@ threads=${NSBG_THREADS:-1}
 dev=${NSBG_DEVICE:-cpu}
 seed=${NSBG_SEED:-0}
 n=${NSBG_SAMPLES:-500}
-target=${CARGO_TARGET_DIR:-$root/target}
-export NSBG_SHARED=${NSBG_SHARED:-$(cd "$root/../shared" && pwd)}
-photos="$NSBG_SHARED/data/photos"
-
-cargo build --quiet --release -p nsbg-host
-bin="$target/release/nsbg-host"
-mkdir -p "$runs"
-log="$runs/commands.log"
-run() {
-  echo "+ $*" | tee -a "$log"
-  "$@"
-}
-if [ "${NSBG_RESUME:-0}" = 1 ]; then again=(--resume); else again=(--force); fi
+# shellcheck source=lib/experiment.sh
+source "$root/scripts/lib/experiment.sh"
 inception=()
 if [ -n "${NSBG_INCEPTION:-}" ]; then inception=(--inception "$NSBG_INCEPTION"); fi
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$log"

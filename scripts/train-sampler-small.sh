@@ -12,32 +12,14 @@
 # NSBG_SKIP_TRAIN=1 (export + grid only).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-NSBG_CACHE=${NSBG_CACHE:-$HOME/.cache/nsbg}
-if [ ! -f "$NSBG_CACHE/env.sh" ]; then
-  "$root/scripts/setup.sh"
-fi
-# shellcheck disable=SC1091
-source "$NSBG_CACHE/env.sh"
-cd "$root"
 
 budget=${NSBG_BUDGET_MIN:-28}
 runs=${NSBG_RUNS:-$root/out/train-sampler-small}
 threads=${NSBG_THREADS:-1}
 seed=${NSBG_SEED:-0}
 dev=${NSBG_DEVICE:-cpu}
-target=${CARGO_TARGET_DIR:-$root/target}
-export NSBG_SHARED=${NSBG_SHARED:-$(cd "$root/../shared" && pwd)}
-photos="$NSBG_SHARED/data/photos"
-
-cargo build --quiet --release -p nsbg-host
-bin="$target/release/nsbg-host"
-mkdir -p "$runs"
-log="$runs/commands.log"
-run() {
-  echo "+ $*" | tee -a "$log"
-  "$@"
-}
-if [ "${NSBG_RESUME:-0}" = 1 ]; then again=(--resume); else again=(--force); fi
+# shellcheck source=lib/experiment.sh
+source "$root/scripts/lib/experiment.sh"
 
 if [ "${NSBG_SKIP_TRAIN:-0}" != 1 ]; then
   echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$log"

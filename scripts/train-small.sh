@@ -19,13 +19,6 @@
 # result. The `small` preset trains on the 8 dihedral views of each image (`augment = true`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-NSBG_CACHE=${NSBG_CACHE:-$HOME/.cache/nsbg}
-if [ ! -f "$NSBG_CACHE/env.sh" ]; then
-  "$root/scripts/setup.sh"
-fi
-# shellcheck disable=SC1091
-source "$NSBG_CACHE/env.sh"
-cd "$root"
 
 read -r s1 s2 p1 p2 <<< "${NSBG_STEPS:-1000 700 700 270}"
 cap=()
@@ -33,20 +26,9 @@ if [ -n "${NSBG_BUDGET_MIN:-}" ]; then cap=(--time-budget "$NSBG_BUDGET_MIN"); f
 runs=${NSBG_RUNS:-$root/out/train-small}
 threads=${NSBG_THREADS:-0}
 seed=${NSBG_SEED:-0}
-target=${CARGO_TARGET_DIR:-$root/target}
-export NSBG_SHARED=${NSBG_SHARED:-$(cd "$root/../shared" && pwd)}
-photos="$NSBG_SHARED/data/photos"
+# shellcheck source=lib/experiment.sh
+source "$root/scripts/lib/experiment.sh"
 
-cargo build --quiet --release -p nsbg-host
-bin="$target/release/nsbg-host"
-mkdir -p "$runs"
-log="$runs/commands.log"
-run() {
-  echo "+ $*" | tee -a "$log"
-  "$@"
-}
-
-if [ "${NSBG_RESUME:-0}" = 1 ]; then again=(--resume); else again=(--force); fi
 common=(--preset small --seed "$seed" "${cap[@]}" --threads "$threads"
         --data "$photos/train" --holdout 5 --cache "$runs/cache" "${again[@]}")
 

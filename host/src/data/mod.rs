@@ -398,6 +398,21 @@ impl Dataset {
             .collect())
     }
 
+    /// Logs the summary and warns on stderr when files were skipped: the trainers open their data
+    /// through this, so an unreadable file never goes unnoticed.
+    pub fn announce(&self) {
+        tracing::info!("{}", self.summary());
+        if let Some(first) = self.skipped.first() {
+            eprintln!(
+                "warning: {} unreadable file(s) skipped in {} (first: {}: {})",
+                self.skipped.len(),
+                self.root.display(),
+                first.path,
+                first.reason
+            );
+        }
+    }
+
     /// One-line summary for logs and reports.
     pub fn summary(&self) -> String {
         format!(

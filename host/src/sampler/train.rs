@@ -445,16 +445,7 @@ fn open_dataset(
     let opts = data::options(domain, ext, workers, cache, limit);
     let ds = Dataset::open(dir, &opts)
         .with_context(|| format!("cannot open dataset {}", dir.display()))?;
-    tracing::info!("{}", ds.summary());
-    if !ds.skipped.is_empty() {
-        eprintln!(
-            "warning: {} unreadable file(s) skipped in {} (first: {}: {})",
-            ds.skipped.len(),
-            dir.display(),
-            ds.skipped[0].path,
-            ds.skipped[0].reason
-        );
-    }
+    ds.announce();
     Ok(ds)
 }
 

@@ -249,16 +249,7 @@ fn open_data(
     let split = part.map(|p| (cfg.holdout_split(), p));
     let ds = Dataset::open_part(dir, &opts, split)
         .with_context(|| format!("cannot open dataset {}", dir.display()))?;
-    tracing::info!("{}", ds.summary());
-    if !ds.skipped.is_empty() {
-        eprintln!(
-            "warning: {} unreadable file(s) skipped in {} (first: {}: {})",
-            ds.skipped.len(),
-            dir.display(),
-            ds.skipped[0].path,
-            ds.skipped[0].reason
-        );
-    }
+    ds.announce();
     Ok(ds)
 }
 
