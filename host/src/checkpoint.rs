@@ -23,6 +23,11 @@ use crate::train::precision::LossScale;
 pub const SIDECAR: &str = "checkpoint.json";
 const FORMAT: u32 = 1;
 
+/// Writes `value` as pretty JSON through [`write_atomic`] (run state, summaries, reports).
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
+}
+
 /// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename, fsync folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
@@ -157,10 +162,7 @@ fn best_model(step: u64) -> String {
 pub fn save_best(run: &Path, best: Best, model: &[(String, Tensor)]) -> Result<()> {
     let file = best_model(best.step);
     write_tensors(&run.join(&file), model)?;
-    write_atomic(
-        &run.join(BEST_JSON),
-        serde_json::to_string_pretty(&best)?.as_bytes(),
-    )?;
+    write_json(&run.join(BEST_JSON), &best)?;
     if let Ok(entries) = fs::read_dir(run.join(BEST_DIR)) {
         for e in entries.flatten() {
             let rel = format!("{BEST_DIR}/{}", e.file_name().to_string_lossy());

@@ -257,10 +257,7 @@ impl Recorder {
 
     fn write(&mut self) -> Result<()> {
         self.record.total();
-        checkpoint::write_atomic(
-            &self.path,
-            serde_json::to_string_pretty(&self.record)?.as_bytes(),
-        )?;
+        checkpoint::write_json(&self.path, &self.record)?;
         self.last_write = Instant::now();
         Ok(())
     }

@@ -284,10 +284,7 @@ pub fn run(a: &EvalReconArgs) -> Result<serde_json::Value> {
     print!("{md}");
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create report folder {}", a.out.display()))?;
-    checkpoint::write_atomic(
-        &a.out.join("eval-recon.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
+    checkpoint::write_json(&a.out.join("eval-recon.json"), &report)?;
     checkpoint::write_atomic(&a.out.join("eval-recon.md"), md.as_bytes())?;
     eprintln!("wrote {}/eval-recon.{{json,md}}", a.out.display());
     ensure!(

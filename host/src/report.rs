@@ -118,10 +118,7 @@ pub fn run(a: &ReportArgs) -> Result<Vec<Row>> {
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         crate::checkpoint::write_atomic(&out.join("report.md"), md.as_bytes())?;
-        crate::checkpoint::write_atomic(
-            &out.join("report.json"),
-            serde_json::to_string_pretty(&rows)?.as_bytes(),
-        )?;
+        crate::checkpoint::write_json(&out.join("report.json"), &rows)?;
         let images: Vec<Vec<(f64, f64)>> = records
             .iter()
             .map(|(_, r)| r.cumulative().iter().map(|p| (p.0, p.1 as f64)).collect())

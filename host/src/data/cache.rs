@@ -203,7 +203,7 @@ pub(super) fn write(
         low_offset: (ds.len() * 3 * n * n) as u64,
         low_side: s,
     };
-    crate::checkpoint::write_atomic(&json, serde_json::to_string_pretty(&index)?.as_bytes())?;
+    crate::checkpoint::write_json(&json, &index)?;
     tracing::info!("wrote dataset cache {}", bin.display());
     Ok(())
 }

@@ -530,7 +530,7 @@ fn write_outputs(
     markdown: Option<&Path>,
 ) -> Result<()> {
     if let Some(p) = json {
-        checkpoint::write_atomic(p, serde_json::to_string_pretty(report)?.as_bytes())?;
+        checkpoint::write_json(p, report)?;
         eprintln!("wrote {}", p.display());
     }
     if let Some(p) = markdown {

@@ -173,10 +173,7 @@ pub fn plots(out: &Path, rows: &[SweepRow]) -> Result<Vec<PathBuf>> {
 pub fn write(out: &Path, rows: &[SweepRow]) -> Result<String> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let md = markdown(rows);
-    checkpoint::write_atomic(
-        &out.join("sweep.json"),
-        serde_json::to_string_pretty(rows)?.as_bytes(),
-    )?;
+    checkpoint::write_json(&out.join("sweep.json"), rows)?;
     checkpoint::write_atomic(&out.join("sweep.md"), md.as_bytes())?;
     plots(out, rows)?;
     Ok(md)

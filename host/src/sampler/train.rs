@@ -559,10 +559,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
             cfg.gan.n_classes
         );
     }
-    checkpoint::write_atomic(
-        &run_dir.join("config.json"),
-        serde_json::to_string_pretty(&cfg)?.as_bytes(),
-    )?;
+    checkpoint::write_json(&run_dir.join("config.json"), &cfg)?;
     eprintln!(
         "{} on {} ({} libtorch threads), {} training images",
         cfg.describe(),
@@ -843,10 +840,7 @@ pub fn run(a: &TrainSamplerArgs) -> Result<()> {
         "threads": tch::get_num_threads(),
         "compute": {"hours": energy.hours(), "kwh": energy.kwh(), "images": energy.images},
     });
-    checkpoint::write_atomic(
-        &run_dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    checkpoint::write_json(&run_dir.join("summary.json"), &summary)?;
     println!(
         "{}: step {}/{}, {} real images, {its:.2} it/s ({:.1} img/s){}{}",
         run_dir.display(),

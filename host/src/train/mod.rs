@@ -388,11 +388,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
         None
     };
-    std::fs::write(
-        run_dir.join("config.json"),
-        serde_json::to_string_pretty(&cfg)?,
-    )
-    .with_context(|| format!("cannot write config into {}", run_dir.display()))?;
+    checkpoint::write_json(&run_dir.join("config.json"), &cfg)?;
     eprintln!(
         "{} on {} ({} libtorch threads)",
         cfg.describe(),
@@ -654,6 +650,18 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         Some(v) => (v, &make_val),
         None => (&train_ds, &make_train_grid),
     };
+    let sample_at = |step: u64| {
+        write_samples(
+            &run_dir,
+            step,
+            &task,
+            &net,
+            sample_ds,
+            sample_make,
+            cfg.sample_count,
+            session.device,
+        )
+    };
     let mut stopped_by_budget = false;
     let mut last_val_step = resume_state.as_ref().map(|s| s.step);
     let mut last_ckpt_step = last_val_step;
@@ -723,16 +731,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
             metrics.plot(&title)?;
         }
         if step % cfg.sample_every == 0 {
-            write_samples(
-                &run_dir,
-                step,
-                &task,
-                &net,
-                sample_ds,
-                sample_make,
-                cfg.sample_count,
-                session.device,
-            )?;
+            sample_at(step)?;
         }
         if step % cfg.checkpoint_every == 0 {
             let elapsed_s = elapsed_before + start.elapsed().as_secs_f64();
@@ -772,16 +771,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         ckpt(progress, &adam)?;
     }
     metrics.plot(&title)?;
-    write_samples(
-        &run_dir,
-        step,
-        &task,
-        &net,
-        sample_ds,
-        sample_make,
-        cfg.sample_count,
-        session.device,
-    )?;
+    sample_at(step)?;
     let ips = session_images as f64 / elapsed.max(1e-9);
     let energy = compute.finish()?;
     let summary = json!({
@@ -814,10 +804,7 @@ fn run(cfg: RunConfig, a: &TrainArgs) -> Result<()> {
         "gpu_power_w": devices.first().and_then(|d| crate::gpu::power_watts(*d)),
         "compute": {"hours": energy.hours(), "kwh": energy.kwh(), "images": energy.images},
     });
-    checkpoint::write_atomic(
-        &run_dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    checkpoint::write_json(&run_dir.join("summary.json"), &summary)?;
     println!(
         "{}: step {step}/{}, {} images ({:.1} img/s), {}val loss {}; skipped files: {} train{}",
         run_dir.display(),
